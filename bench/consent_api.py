@@ -1,0 +1,146 @@
+"""POST /api/v1/consents under gunicorn, against a bare Flask JSON route served the same way.
+
+Both servers run with the same gunicorn settings (gunicorn.conf.py: one gthread worker,
+8 threads) and are loaded by the same wrk, alternating, three rounds each; the report is
+the median requests/s of each and their ratio. Run: ``python -m bench.consent_api``.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+BODY = {
+    "site": "demo",
+    "choices": {"preferences": True, "analytics": False, "marketing": True},
+    "lifetime": "persistent",
+    "policy_version": "2026-11-01",
+    "language": "en",
+    "page": "/pricing",
+}
+LUA = """
+wrk.method = "POST"
+wrk.body = '%s'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Origin"] = "http://localhost:5173"
+wrk.headers["X-Country-Code"] = "DE"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(app: str, port: int, env: dict) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            app,
+            "--access-logfile",
+            "/dev/null",
+        ],
+        cwd=ROOT,
+        env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return server
+        except OSError as e:
+            if getattr(e, "code", None) == 404:  # the bare app has no /healthz: it is up
+                return server
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"{app} did not start on port {port}")
+
+
+def _wrk(port: int, script: Path) -> float:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{DURATION}",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/api/v1/consents",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} failed requests on port {port}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    work = Path(tempfile.mkdtemp(prefix="consentry-bench-"))
+    script = work / "post.lua"
+    script.write_text(LUA % json.dumps(BODY))
+    env = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(work / "data"),
+        "CONSENTRY_SECRET_KEYS": "bench-signing-key-0123456789abcdef",
+    }
+    subprocess.run(
+        [str(BIN / "consentry"), "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    consentry_port, bare_port = _free_port(), _free_port()
+    servers = [
+        _serve("wsgi:app", consentry_port, env),
+        _serve("bench.bare_app:app", bare_port, env),
+    ]
+    try:
+        results = {"consentry": [], "bare": []}
+        for _ in range(ROUNDS):
+            results["bare"].append(_wrk(bare_port, script))
+            results["consentry"].append(_wrk(consentry_port, script))
+        health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{consentry_port}/healthz"))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=60)
+    bare, ours = statistics.median(results["bare"]), statistics.median(results["consentry"])
+    print(
+        f"wrk -t2 -c{CONNECTIONS} -d{DURATION}, {ROUNDS} alternating rounds, gunicorn gthread 1x8"
+    )
+    print(f"{'server':<32}{'rounds (req/s)':<34}{'median':>10}")
+    for name, label in (("bare", "bare Flask JSON route"), ("consentry", "POST /api/v1/consents")):
+        rounds = ", ".join(f"{r:.0f}" for r in results[name])
+        print(f"{label:<32}{rounds:<34}{statistics.median(results[name]):>10.0f}")
+    print(f"ratio consentry / bare: {ours / bare:.2f} (target >= 0.5)")
+    print(f"spool backlog after the run: {health['spool']['backlog_events']} events")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The consent API: site config, decisions, state and withdrawal, receipts, chain checks."""
+
+import hashlib
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app, request
+
+from consent import cors, records
+from consent.receipts import issue_receipt, read_receipt
+from consent.regions import region_code, resolve_region
+from consent.schemas import (
+    CONSENT_ID,
+    ChainOut,
+    ConsentStateOut,
+    DecisionIn,
+    DecisionOut,
+    ImpressionIn,
+    ReceiptCheckIn,
+    ReceiptCheckOut,
+    RecordOut,
+)
+from consent.signals import read_signals
+from consent.site_config import pick_language, resolve_config
+from consent.sites import Site
+from core.auth import require_api_key
+from core.db import as_utc
+from core.errors import BadRequest, NotFound
+from core.requests import parse_body
+from core.visitors import ip_prefix, ua_family
+
+bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
+cors.install(bp)
+
+_CONSENT_ID = re.compile(CONSENT_ID)
+
+
+def _site(site_id: str) -> Site:
+    site = current_app.extensions["sites"].get(site_id)
+    if site is None:
+        raise NotFound(f"no site {site_id!r}", code="unknown_site")
+    return site
+
+
+def _events():
+    return current_app.extensions["events"]
+
+
+def _visit(site: Site, origin: str | None) -> records.Visit:
+    headers = request.headers
+    code = region_code(headers, current_app.config["REGION_HEADERS"])
+    return records.Visit(
+        signals=read_signals(headers),
+        region=resolve_region(code, site),
+        origin=origin,
+        ip_prefix=ip_prefix(request.remote_addr),
+        ua_family=ua_family(headers.get("User-Agent", "")) if site.proof.store_ua_family else None,
+        now=datetime.now(UTC),
+    )
+
+
+def _consent_id(value: str) -> str:
+    if not _CONSENT_ID.match(value):
+        raise BadRequest("a consent id is 32 lowercase hex characters", code="invalid_consent_id")
+    return value
+
+
+def _json(model, status: int = 200):
+    return current_app.response_class(
+        model.model_dump_json(), status=status, mimetype="application/json"
+    )
+
+
+@bp.get("/sites/<site_id>/config")
+def get_site_config(site_id: str):
+    """Return the banner config resolved for this visitor's region, language and signals."""
+    site = _site(site_id)
+    cors.check_origin(site)
+    visit = _visit(site, None)
+    requested = [request.args["lang"]] if request.args.get("lang") else []
+    requested += [tag for tag, _ in request.accept_languages]
+    config = resolve_config(site, visit.region, pick_language(site, requested), visit.signals)
+    body = config.model_dump_json()
+    response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+    response.cache_control.private = True
+    response.cache_control.max_age = 300
+    response.vary.update(
+        ["Accept-Language", "DNT", "Sec-GPC", *current_app.config["REGION_HEADERS"]]
+    )
+    return response.make_conditional(request)
+
+
+@bp.post("/sites/<site_id>/impressions")
+def record_impression(site_id: str):
+    """Count one showing of the banner (anonymous, for consent rates)."""
+    site = _site(site_id)
+    origin = cors.check_origin(site)
+    impression = parse_body(ImpressionIn)
+    visit = _visit(site, origin)
+    if impression.signals:
+        signals = visit.signals.merge(impression.signals.dnt, impression.signals.gpc)
+        visit = replace(visit, signals=signals)
+    language = impression.language if impression.language in site.texts else site.default_language
+    # A full spool raises SpoolFull, which renders as 503 spool_full.
+    _events().emit("consent_events", records.impression_event(site, language, visit))
+    return "", 204
+
+
+@bp.post("/consents")
+def create_consent():
+    """Record a decision and return its id, expiry and signed receipt."""
+    decision = parse_body(DecisionIn)
+    site = _site(decision.site)
+    origin = cors.check_origin(site)
+    record = records.record_decision(site, decision, _visit(site, origin), _events())
+    return _json(_decision_out(record), 201)
+
+
+@bp.get("/consents/<consent_id>")
+def get_consent(consent_id: str):
+    """Return the current state of a consent id and its full history (the id is the secret)."""
+    history = records.history(_consent_id(consent_id))
+    if not history:
+        raise NotFound("no decisions for this consent id", code="unknown_consent")
+    latest = history[-1]
+    site = _site(latest.site_id)
+    cors.check_origin(site)
+    expires = as_utc(latest.expires_at)
+    state = ConsentStateOut(
+        consent_id=latest.consent_id,
+        site=latest.site_id,
+        action=latest.action,
+        choices=latest.choices,
+        lifetime=latest.lifetime,
+        policy_version=latest.policy_version,
+        created_at=as_utc(latest.created_at),
+        expires_at=expires,
+        expired=expires is not None and expires <= datetime.now(UTC),
+        outdated=latest.policy_version != site.policy_version,
+        history=[_record_out(r) for r in history],
+    )
+    return _json(state)
+
+
+@bp.delete("/consents/<consent_id>")
+def withdraw_consent(consent_id: str):
+    """Withdraw every optional category for a consent id (a new record, nothing deleted)."""
+    latest = records.latest_record(_consent_id(consent_id))
+    if latest is None:
+        raise NotFound("no decisions for this consent id", code="unknown_consent")
+    site = _site(latest.site_id)
+    origin = cors.check_origin(site)
+    record = records.withdraw(site, latest, _visit(site, origin), _events())
+    return _json(_decision_out(record))
+
+
+@bp.post("/receipts/verify")
+def verify_receipt():
+    """Tell whether a receipt was signed here and still matches its stored record."""
+    check = parse_body(ReceiptCheckIn)
+    content = read_receipt(current_app.config["SECRET_KEYS"], check.receipt)
+    if content is None:
+        return _json(ReceiptCheckOut(valid=False, matches_record=None, receipt=None))
+    record = records.find_record(str(content.get("record_id", "")))
+    matches = record is not None and record.hash == content.get("hash")
+    return _json(ReceiptCheckOut(valid=True, matches_record=matches, receipt=content))
+
+
+@bp.get("/sites/<site_id>/chain")
+@require_api_key
+def verify_site_chain(site_id: str):
+    """Recompute a site's hash chain and report the first record that breaks it."""
+    _site(site_id)
+    report = records.verify_chain(site_id)
+    return _json(ChainOut(**report.__dict__))
+
+
+def _decision_out(record) -> DecisionOut:
+    return DecisionOut(
+        consent_id=record.consent_id,
+        record_id=record.record_id,
+        action=record.action,
+        choices=record.choices,
+        lifetime=record.lifetime,
+        policy_version=record.policy_version,
+        expires_at=as_utc(record.expires_at),
+        receipt=issue_receipt(current_app.config["SECRET_KEYS"], record),
+    )
+
+
+def _record_out(record) -> RecordOut:
+    return RecordOut(
+        record_id=record.record_id,
+        seq=record.seq,
+        action=record.action,
+        choices=record.choices,
+        lifetime=record.lifetime,
+        policy_version=record.policy_version,
+        texts_hash=record.texts_hash,
+        language=record.language,
+        region=record.region,
+        region_rule=record.region_rule,
+        region_model=record.region_model,
+        dnt=record.dnt,
+        gpc=record.gpc,
+        ip_prefix=record.ip_prefix,
+        ua_family=record.ua_family,
+        page_origin=record.page_origin,
+        page_path=record.page_path,
+        created_at=as_utc(record.created_at),
+        expires_at=as_utc(record.expires_at),
+        prev_hash=record.prev_hash,
+        hash=record.hash,
+    )

@@ -1,0 +1,50 @@
+"""The API description: OpenAPI JSON and a readable page rendered from it."""
+
+from importlib.metadata import version
+
+from flask import Blueprint, jsonify, render_template
+from markupsafe import Markup
+
+from consent.openapi import openapi_document
+
+bp = Blueprint("docs", __name__)
+
+
+def _document() -> dict:
+    return openapi_document(version("consentry"))
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    """Serve the OpenAPI 3.1 document."""
+    return jsonify(_document())
+
+
+@bp.get("/docs/api")
+def api_page():
+    """Render the API reference from the OpenAPI document."""
+    return render_template("docs/api.html", doc=_document())
+
+
+@bp.app_template_filter("schema_type")
+def schema_type(schema: dict) -> Markup:
+    """Describe a JSON schema in a few words, linking named schemas."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return Markup('<a href="#schema-{0}">{0}</a>').format(name)
+    if "anyOf" in schema:
+        return Markup(" or ").join(schema_type(option) for option in schema["anyOf"])
+    if "enum" in schema:
+        return Markup(", ").join(Markup("<code>{}</code>").format(v) for v in schema["enum"])
+    if "const" in schema:
+        return Markup("<code>{}</code>").format(schema["const"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return Markup("list of ") + schema_type(schema.get("items", {}))
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return Markup("map of ") + schema_type(schema["additionalProperties"])
+    if "pattern" in schema:
+        return Markup("{} <code>{}</code>").format(kind, schema["pattern"])
+    if "format" in schema:
+        return Markup("{} ({})").format(kind, schema["format"])
+    return Markup("{}").format(kind)

@@ -1,0 +1,58 @@
+"""SQL tables of the consent side: sites and their append-only consent records."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import db
+
+GENESIS = "0" * 64
+
+
+class SiteRow(db.Model):
+    """A configured site and the head of its hash chain (the file stays the source of config)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    chain_seq: Mapped[int] = mapped_column(Integer, default=0)
+    chain_head: Mapped[str] = mapped_column(String(64), default=GENESIS)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentRecord(db.Model):
+    """One decision, never updated: the proof of what a visitor chose, when and under what."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (
+        UniqueConstraint("site_id", "seq", name="uq_consent_records_site_seq"),
+        Index("ix_consent_records_consent_id", "consent_id", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(32), unique=True)
+    consent_id: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    choices: Mapped[dict] = mapped_column(JSON)
+    lifetime: Mapped[str] = mapped_column(String(16))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    texts_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(8))
+    region_rule: Mapped[str] = mapped_column(String(64))
+    region_model: Mapped[str] = mapped_column(String(16))
+    dnt: Mapped[bool] = mapped_column(Boolean)
+    gpc: Mapped[bool] = mapped_column(Boolean)
+    ip_prefix: Mapped[str | None] = mapped_column(String(64))
+    ua_family: Mapped[str | None] = mapped_column(String(64))
+    page_origin: Mapped[str | None] = mapped_column(String(255))
+    page_path: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,189 @@
+"""The OpenAPI 3.1 description of the HTTP API, built from the same models that validate it."""
+
+import re
+from functools import cache
+
+from pydantic.json_schema import models_json_schema
+
+from consent import schemas as s
+
+ERROR_TEXT = {
+    400: "Malformed JSON or a bad id",
+    401: "No API key, or an unknown or revoked one",
+    403: "The page's origin is not allowed for this site",
+    404: "Unknown site or consent id",
+    409: "The policy version changed since the banner loaded",
+    413: "The body is larger than 16 KB",
+    415: "The body is not JSON",
+    422: "Unknown field or category, wrong type, or inconsistent action",
+    503: "The event spool is full",
+}
+
+SITE_ID = {"name": "site_id", "in": "path", "required": True, "schema": {"type": "string"}}
+CONSENT_ID = {
+    "name": "consent_id",
+    "in": "path",
+    "required": True,
+    "description": "The id returned by POST /api/v1/consents; whoever holds it may read it.",
+    "schema": {"type": "string", "pattern": s.CONSENT_ID},
+}
+
+# (method, path, summary, description, parameters, request model, (status, model), errors, auth)
+OPERATIONS = [
+    (
+        "get",
+        "/api/v1/sites/{site_id}/config",
+        "Banner config for this visitor",
+        "Resolved for the region (trusted header), language (`lang`, then Accept-Language, "
+        "then the site default) and DNT/GPC. Sends an ETag; If-None-Match answers 304.",
+        [SITE_ID, {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}}],
+        None,
+        (200, s.SiteConfigOut),
+        [403, 404],
+        False,
+    ),
+    (
+        "post",
+        "/api/v1/sites/{site_id}/impressions",
+        "Count a banner impression",
+        "Anonymous; feeds consent rates in ClickHouse.",
+        [SITE_ID],
+        s.ImpressionIn,
+        (204, None),
+        [400, 403, 404, 413, 415, 422, 503],
+        False,
+    ),
+    (
+        "post",
+        "/api/v1/consents",
+        "Record a decision",
+        "Appends a proof record to the site's hash chain and returns a signed receipt. "
+        "`necessary` is always stored as granted; missing categories are refused.",
+        [],
+        s.DecisionIn,
+        (201, s.DecisionOut),
+        [400, 403, 404, 409, 413, 415, 422, 503],
+        False,
+    ),
+    (
+        "get",
+        "/api/v1/consents/{consent_id}",
+        "Current state and full history",
+        "",
+        [CONSENT_ID],
+        None,
+        (200, s.ConsentStateOut),
+        [400, 403, 404],
+        False,
+    ),
+    (
+        "delete",
+        "/api/v1/consents/{consent_id}",
+        "Withdraw every optional category",
+        "Appends a `withdraw` record; nothing is deleted.",
+        [CONSENT_ID],
+        None,
+        (200, s.DecisionOut),
+        [400, 403, 404, 503],
+        False,
+    ),
+    (
+        "post",
+        "/api/v1/receipts/verify",
+        "Check a receipt",
+        "Valid when one of the server's keys (current or rotated out) signed it.",
+        [],
+        s.ReceiptCheckIn,
+        (200, s.ReceiptCheckOut),
+        [400, 413, 415, 422],
+        False,
+    ),
+    (
+        "get",
+        "/api/v1/sites/{site_id}/chain",
+        "Verify a site's hash chain",
+        "Recomputes every record's hash; reports the first one that was edited, removed "
+        "or reordered.",
+        [SITE_ID],
+        None,
+        (200, s.ChainOut),
+        [401, 404],
+        True,
+    ),
+    ("get", "/api/v1/openapi.json", "This document", "", [], None, (200, None), [], False),
+    (
+        "get",
+        "/healthz",
+        "Health of SQL, ClickHouse and the spool",
+        "200 while SQL works (status `degraded` if ClickHouse is down: events wait in the "
+        "spool); 503 when SQL is down.",
+        [],
+        None,
+        (200, s.HealthOut),
+        [503],
+        False,
+    ),
+    (
+        "get",
+        "/.well-known/gpc.json",
+        "Global Privacy Control support",
+        "",
+        [],
+        None,
+        (200, s.GpcOut),
+        [],
+        False,
+    ),
+]
+
+
+def _schemas() -> tuple[dict, dict]:
+    models = {m for op in OPERATIONS for m in (op[5], op[6][1]) if m is not None}
+    models.add(s.ErrorOut)
+    keys, top = models_json_schema(
+        [(m, "validation" if m.__name__.endswith("In") else "serialization") for m in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    return {model: ref for (model, _), ref in keys.items()}, top["$defs"]
+
+
+def _content(ref: dict) -> dict:
+    return {"application/json": {"schema": ref}}
+
+
+@cache
+def openapi_document(version: str) -> dict:
+    """Return the OpenAPI 3.1 document for every endpoint."""
+    refs, components = _schemas()
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    paths: dict[str, dict] = {}
+    for method, path, summary, description, params, body, (status, out), errors, auth in OPERATIONS:
+        name = "_".join(filter(None, re.split(r"[^a-z0-9]+", f"{method} {path}".lower())))
+        operation = {"summary": summary, "operationId": name, "parameters": params}
+        if description:
+            operation["description"] = description
+        if body is not None:
+            operation["requestBody"] = {"required": True, "content": _content(refs[body])}
+        ok: dict = {"description": "OK"}
+        if out is not None:
+            ok["content"] = _content(refs[out])
+        operation["responses"] = {str(status): ok} | {
+            str(code): {"description": ERROR_TEXT[code], "content": _content(error)}
+            for code in errors
+        }
+        if auth:
+            operation["security"] = [{"apiKey": []}]
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Consentry API",
+            "version": version,
+            "description": "Cookie consent with proof, and email tracking consent.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,368 @@
+"""Consent records: append a decision to its site's hash chain, read and verify the proof."""
+
+import hashlib
+import json
+import secrets
+import uuid
+from contextlib import closing
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from consent.models import GENESIS, ConsentRecord, SiteRow
+from consent.regions import RegionMatch
+from consent.schemas import DecisionIn
+from consent.signals import Signals
+from consent.sites import NECESSARY, Site, SiteRegistry
+from core.db import as_utc, db
+from core.errors import Conflict, Unprocessable
+from events import SpoolFull
+
+CLEARING_ACTIONS = ("reject_all", "withdraw", "gpc", "dnt")
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What the request tells about the visitor, already reduced to what may be stored."""
+
+    signals: Signals
+    region: RegionMatch
+    origin: str | None
+    ip_prefix: str | None
+    ua_family: str | None
+    now: datetime
+
+
+def record_decision(site: Site, decision: DecisionIn, visit: Visit, events) -> ConsentRecord:
+    """Check a decision against the site, append it to the chain, emit its event."""
+    unknown = sorted(set(decision.choices) - set(site.categories))
+    if unknown:
+        raise Unprocessable(
+            f"unknown categories for site {site.id!r}: {', '.join(unknown)}",
+            code="unknown_category",
+        )
+    if decision.language not in site.texts:
+        raise Unprocessable(
+            f"language {decision.language!r} is not one of {', '.join(site.languages)}",
+            code="unknown_language",
+        )
+    if decision.policy_version != site.policy_version:
+        raise Conflict(
+            f"policy version {decision.policy_version!r} is outdated; "
+            f"the current one is {site.policy_version!r}",
+            code="policy_outdated",
+        )
+    if decision.signals:
+        signals = visit.signals.merge(decision.signals.dnt, decision.signals.gpc)
+        visit = replace(visit, signals=signals)
+    choices = {c: c == NECESSARY or decision.choices.get(c, False) for c in site.categories}
+    action = settle_action(decision.action, choices, visit.signals)
+    return _append(
+        site,
+        consent_id=decision.consent_id,
+        action=action,
+        choices=choices,
+        lifetime=decision.lifetime,
+        language=decision.language,
+        page_path=decision.page,
+        visit=visit,
+        events=events,
+    )
+
+
+def withdraw(site: Site, latest: ConsentRecord, visit: Visit, events) -> ConsentRecord:
+    """Append a record that refuses every optional category (withdrawal as easy as consent)."""
+    language = latest.language if latest.language in site.texts else site.default_language
+    return _append(
+        site,
+        consent_id=latest.consent_id,
+        action="withdraw",
+        choices={c: c == NECESSARY for c in site.categories},
+        lifetime=latest.lifetime,
+        language=language,
+        page_path=None,
+        visit=visit,
+        events=events,
+    )
+
+
+def settle_action(action: str | None, choices: dict[str, bool], signals: Signals) -> str:
+    """Name the action a set of choices amounts to, or check the one the banner named."""
+    optional = [granted for category, granted in choices.items() if category != NECESSARY]
+    derived = "accept_all" if all(optional) else "custom" if any(optional) else "reject_all"
+    if action is None:
+        return derived
+    if action == "accept_all" and derived != "accept_all":
+        raise Unprocessable("accept_all must grant every category", code="inconsistent_action")
+    if action in CLEARING_ACTIONS and any(optional):
+        raise Unprocessable(
+            f"{action} must refuse every optional category", code="inconsistent_action"
+        )
+    if action == "gpc" and not signals.gpc:
+        raise Unprocessable("action gpc needs a Global Privacy Control signal", code="no_signal")
+    if action == "dnt" and not signals.dnt:
+        raise Unprocessable("action dnt needs a Do Not Track signal", code="no_signal")
+    return action
+
+
+def _append(
+    site: Site, *, consent_id, action, choices, lifetime, language, page_path, visit, events
+):
+    if not events.has_room():
+        # Checked before anything is written, so a full spool leaves no record behind.
+        raise SpoolFull()
+    seq, prev_hash = _advance_chain(site, visit.now)
+    if consent_id is None or not _known(site.id, consent_id):
+        # Ids are always made here: a client cannot choose one, only reuse its own.
+        consent_id = secrets.token_hex(16)
+    record = ConsentRecord(
+        record_id=uuid.uuid4().hex,
+        consent_id=consent_id,
+        site_id=site.id,
+        seq=seq,
+        action=action,
+        choices=choices,
+        lifetime=lifetime,
+        policy_version=site.policy_version,
+        texts_hash=site.texts_hash(language),
+        language=language,
+        region=visit.region.code,
+        region_rule=visit.region.rule,
+        region_model=visit.region.model,
+        dnt=visit.signals.dnt,
+        gpc=visit.signals.gpc,
+        ip_prefix=visit.ip_prefix if site.proof.store_ip_prefix else None,
+        ua_family=visit.ua_family if site.proof.store_ua_family else None,
+        page_origin=visit.origin,
+        page_path=page_path,
+        created_at=visit.now,
+        expires_at=_expiry(site, choices, lifetime, visit.now),
+        prev_hash=prev_hash,
+    )
+    record.hash = record_hash(record)
+    db.session.add(record)
+    db.session.execute(
+        update(SiteRow).where(SiteRow.id == site.id).values(chain_head=record.hash),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    # After the commit: the SQL record is the authority, so no event exists without one.
+    events.emit("consent_events", decision_event(record))
+    return record
+
+
+def _advance_chain(site: Site, now: datetime) -> tuple[int, str]:
+    """Take the site's next sequence number and the hash to chain to.
+
+    The UPDATE locks the site's row (PostgreSQL) or the database (SQLite) until commit,
+    so concurrent decisions for one site queue up instead of forking the chain.
+    """
+    advance = (
+        update(SiteRow)
+        .where(SiteRow.id == site.id)
+        .values(chain_seq=SiteRow.chain_seq + 1)
+        .returning(SiteRow.chain_seq, SiteRow.chain_head)
+    )
+    options = {"synchronize_session": False}
+    row = db.session.execute(advance, execution_options=options).first()
+    if row is None:
+        _insert_sites([site], now)
+        row = db.session.execute(advance, execution_options=options).one()
+    return row.chain_seq, row.chain_head
+
+
+def _insert_sites(sites: list[Site], now: datetime) -> None:
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    rows = [
+        {
+            "id": s.id,
+            "name": s.name,
+            "policy_version": s.policy_version,
+            "chain_seq": 0,
+            "chain_head": GENESIS,
+            "updated_at": now,
+        }
+        for s in sites
+    ]
+    db.session.execute(dialect.insert(SiteRow).values(rows).on_conflict_do_nothing())
+
+
+def sync_sites(registry: SiteRegistry, now: datetime) -> None:
+    """Make the sites table list every configured site with its current name and policy."""
+    sites = list(registry.sites.values())
+    _insert_sites(sites, now)
+    for site in sites:
+        db.session.execute(
+            update(SiteRow)
+            .where(SiteRow.id == site.id)
+            .values(name=site.name, policy_version=site.policy_version, updated_at=now)
+        )
+    db.session.commit()
+
+
+def _known(site_id: str, consent_id: str) -> bool:
+    query = db.select(ConsentRecord.id).where(
+        ConsentRecord.site_id == site_id, ConsentRecord.consent_id == consent_id
+    )
+    return db.session.execute(query.limit(1)).first() is not None
+
+
+def _expiry(site: Site, choices: dict[str, bool], lifetime: str, now: datetime):
+    if lifetime == "session":
+        return None  # ends with the browser session; the cookie has no Max-Age
+    granted = any(v for c, v in choices.items() if c != NECESSARY)
+    days = site.lifetime.accept_days if granted else site.lifetime.reject_days
+    return now + timedelta(days=days)
+
+
+_HASHED = [
+    "record_id",
+    "consent_id",
+    "site_id",
+    "seq",
+    "action",
+    "choices",
+    "lifetime",
+    "policy_version",
+    "texts_hash",
+    "language",
+    "region",
+    "region_rule",
+    "region_model",
+    "dnt",
+    "gpc",
+    "ip_prefix",
+    "ua_family",
+    "page_origin",
+    "page_path",
+    "created_at",
+    "expires_at",
+    "prev_hash",
+]
+
+
+def record_hash(record: ConsentRecord) -> str:
+    """SHA-256 over every stored field and the previous hash: editing any of them shows."""
+    fields = {}
+    for name in _HASHED:
+        value = getattr(record, name)
+        if isinstance(value, datetime):
+            value = as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        fields[name] = value
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def decision_event(record: ConsentRecord) -> dict:
+    """The ClickHouse row for a decision: no IP beyond its prefix, no raw identifiers."""
+    return {
+        "event_id": str(uuid.UUID(record.record_id)),
+        "ts": as_utc(record.created_at).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "site": record.site_id,
+        "kind": "decision",
+        "action": record.action,
+        "consent_id": record.consent_id,
+        "granted": [c for c, v in record.choices.items() if v],
+        "denied": [c for c, v in record.choices.items() if not v],
+        "lifetime": record.lifetime,
+        "policy_version": record.policy_version,
+        "language": record.language,
+        "region": record.region,
+        "region_rule": record.region_rule,
+        "region_model": record.region_model,
+        "dnt": int(record.dnt),
+        "gpc": int(record.gpc),
+        "ua_family": record.ua_family or "",
+        "ip_prefix": record.ip_prefix or "",
+        "page_origin": record.page_origin or "",
+    }
+
+
+def impression_event(site: Site, language: str, visit: Visit) -> dict:
+    """The ClickHouse row for one showing of the banner (anonymous)."""
+    return {
+        "ts": visit.now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "site": site.id,
+        "kind": "impression",
+        "language": language,
+        "policy_version": site.policy_version,
+        "region": visit.region.code,
+        "region_rule": visit.region.rule,
+        "region_model": visit.region.model,
+        "dnt": int(visit.signals.dnt),
+        "gpc": int(visit.signals.gpc),
+        "page_origin": visit.origin or "",
+    }
+
+
+def latest_record(consent_id: str) -> ConsentRecord | None:
+    """Return the newest record of a consent id, or None."""
+    query = (
+        db.select(ConsentRecord)
+        .where(ConsentRecord.consent_id == consent_id)
+        .order_by(ConsentRecord.seq.desc())
+        .limit(1)
+    )
+    return db.session.scalars(query).first()
+
+
+def history(consent_id: str) -> list[ConsentRecord]:
+    """Return every record of a consent id, oldest first."""
+    query = (
+        db.select(ConsentRecord)
+        .where(ConsentRecord.consent_id == consent_id)
+        .order_by(ConsentRecord.seq)
+    )
+    return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    site: str
+    valid: bool
+    records: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(site_id: str, batch: int = 1000) -> ChainReport:
+    """Recompute a site's chain from the first record; report the first record that breaks it."""
+    head = db.session.get(SiteRow, site_id)
+    prev, expected_seq, count = GENESIS, 1, 0
+    query = (
+        db.select(ConsentRecord)
+        .where(ConsentRecord.site_id == site_id)
+        .order_by(ConsentRecord.seq)
+        .execution_options(yield_per=batch)
+    )
+    # closing(): stopping early must still release PostgreSQL's server-side cursor.
+    with closing(db.session.scalars(query)) as chain:
+        for record in chain:
+            count += 1
+            reason = _chain_fault(record, expected_seq, prev)
+            if reason:
+                return ChainReport(site_id, False, count, expected_seq, reason)
+            prev, expected_seq = record.hash, expected_seq + 1
+    if head is not None and (head.chain_head != prev or head.chain_seq != count):
+        return ChainReport(
+            site_id, False, count, expected_seq, "records after this one are missing"
+        )
+    return ChainReport(site_id, True, count)
+
+
+def _chain_fault(record: ConsentRecord, expected_seq: int, prev: str) -> str | None:
+    if record.seq != expected_seq:
+        return f"record {expected_seq} is missing"
+    if record.prev_hash != prev:
+        return "does not chain to the previous record"
+    if record_hash(record) != record.hash:
+        return "its content does not match its hash"
+    return None
+
+
+def find_record(record_id: str) -> ConsentRecord | None:
+    """Return the record with this public id, or None."""
+    query = db.select(ConsentRecord).where(ConsentRecord.record_id == record_id)
+    return db.session.scalars(query).first()

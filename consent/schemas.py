@@ -1,0 +1,199 @@
+"""The consent API's request and response bodies; also the source of its OpenAPI schemas."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from consent.sites import CATEGORY_ID, LANGUAGE, SITE_ID, Cookie, Texts
+from consent.sites import Lifetime as SiteLifetime
+
+CONSENT_ID = r"^[0-9a-f]{32}$"
+Action = Literal["accept_all", "reject_all", "custom", "withdraw", "gpc", "dnt"]
+Lifetime = Literal["session", "persistent"]
+PagePath = Annotated[str, Field(max_length=512, pattern=r"^/")]
+
+
+class _In(BaseModel):
+    # Unknown fields and loose types are errors: a typo must not silently drop a choice.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PageSignals(_In):
+    """What the page itself saw: ``navigator.doNotTrack``, ``navigator.globalPrivacyControl``."""
+
+    dnt: bool = False
+    gpc: bool = False
+
+
+class DecisionIn(_In):
+    """A visitor's decision, as the banner sends it."""
+
+    site: Annotated[str, Field(pattern=SITE_ID)]
+    choices: dict[Annotated[str, Field(pattern=CATEGORY_ID)], bool]
+    lifetime: Lifetime
+    policy_version: Annotated[str, Field(min_length=1, max_length=64)]
+    language: Annotated[str, Field(pattern=LANGUAGE)]
+    consent_id: Annotated[str, Field(pattern=CONSENT_ID)] | None = None
+    action: Action | None = None
+    page: PagePath | None = None
+    signals: PageSignals | None = None
+
+
+class ImpressionIn(_In):
+    """The banner was shown."""
+
+    language: Annotated[str, Field(pattern=LANGUAGE)]
+    page: PagePath | None = None
+    signals: PageSignals | None = None
+
+
+class ReceiptCheckIn(_In):
+    receipt: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class DecisionOut(_Out):
+    consent_id: str
+    record_id: str
+    action: Action
+    choices: dict[str, bool]
+    lifetime: Lifetime
+    policy_version: str
+    expires_at: datetime | None = Field(description="null for a session decision")
+    receipt: str
+
+
+class RecordOut(_Out):
+    """One proof record, as stored."""
+
+    record_id: str
+    seq: int
+    action: Action
+    choices: dict[str, bool]
+    lifetime: Lifetime
+    policy_version: str
+    texts_hash: str
+    language: str
+    region: str
+    region_rule: str
+    region_model: str
+    dnt: bool
+    gpc: bool
+    ip_prefix: str | None
+    ua_family: str | None
+    page_origin: str | None
+    page_path: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    prev_hash: str
+    hash: str
+
+
+class ConsentStateOut(_Out):
+    consent_id: str
+    site: str
+    action: Action
+    choices: dict[str, bool]
+    lifetime: Lifetime
+    policy_version: str
+    created_at: datetime
+    expires_at: datetime | None
+    expired: bool
+    outdated: bool = Field(description="the site's policy version changed since this decision")
+    history: list[RecordOut] = Field(description="every record of this consent id, oldest first")
+
+
+class ChainOut(_Out):
+    site: str
+    valid: bool
+    records: int
+    broken_at: int | None = Field(description="sequence number of the first bad record")
+    reason: str | None
+
+
+class ReceiptCheckOut(_Out):
+    valid: bool = Field(description="signed by one of this server's keys")
+    matches_record: bool | None = Field(description="the stored record still has this hash")
+    receipt: dict | None
+
+
+class ErrorBody(_Out):
+    code: str
+    message: str
+
+
+class ErrorOut(_Out):
+    error: ErrorBody
+
+
+class RegionOut(_Out):
+    code: str = Field(description="ISO 3166 country or subdivision; empty when unknown")
+    rule: str
+    model: Literal["opt-in", "opt-out", "notice"]
+
+
+class SignalsOut(_Out):
+    dnt: bool
+    gpc: bool
+    policy: Literal["strict", "gpc"]
+    honoured: bool = Field(description="this browser must not be tracked")
+
+
+class CategoryOut(_Out):
+    id: str
+    necessary: bool
+    cookies: list[Cookie]
+
+
+class CookieSettingOut(_Out):
+    name: str
+    domain: str | None
+
+
+class SiteConfigOut(_Out):
+    """The banner config, resolved for the visitor's region, language and signals."""
+
+    site: str
+    name: str
+    policy_version: str
+    policy_url: str
+    language: str
+    languages: list[str]
+    region: RegionOut
+    signals: SignalsOut
+    texts: Texts
+    texts_hash: str = Field(description="SHA-256 of the texts shown, stored on each record")
+    categories: list[CategoryOut]
+    remember_choice: bool
+    lifetime: SiteLifetime
+    cookie: CookieSettingOut
+    consent_mode: dict[str, list[str]]
+
+
+class StoreHealth(_Out):
+    ok: bool
+    error: str | None
+
+
+class SpoolHealth(_Out):
+    backlog_bytes: int
+    backlog_events: int
+    spools: int
+    last_shipped_at: str | None
+    last_error: str | None
+
+
+class HealthOut(_Out):
+    status: Literal["ok", "degraded", "down"]
+    sql: StoreHealth
+    clickhouse: StoreHealth
+    spool: SpoolHealth
+
+
+class GpcOut(_Out):
+    gpc: bool
+    lastUpdate: str  # noqa: N815 - the name the GPC specification gives

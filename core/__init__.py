@@ -1,0 +1,1 @@
+"""Pieces both halves of Consentry stand on: config, SQL store, errors, API keys, signing."""

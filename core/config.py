@@ -1,0 +1,158 @@
+"""Configuration: defaults, ``CONSENTRY_*`` environment variables, checks, derived paths.
+
+A wrong setting stops start-up with a ConfigError that names the key and what is wrong.
+"""
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+BUNDLED_SITES_FILE = Path(__file__).resolve().parent.parent / "consent" / "data" / "sites.toml"
+
+DEFAULTS = {
+    "DATA_DIR": "instance",
+    "DATABASE_URL": None,  # default: SQLite file in the data dir
+    "CLICKHOUSE_URL": None,  # default: embedded chdb engine in the data dir
+    "SECRET_KEYS": None,  # default: one key generated into the data dir
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "SITES_FILE": None,  # default: the bundled demo sites file
+    "REGION_HEADERS": "CF-IPCountry,CloudFront-Viewer-Country,X-Country-Code",
+    "SPOOL_MAX_BYTES": 512 * 1024 * 1024,
+    "SHIP_INTERVAL": 1.0,
+    "SHIP_BATCH": 10_000,
+    "SHUTDOWN_FLUSH_SECONDS": 10.0,
+    "MAX_CONTENT_LENGTH": 16 * 1024,
+    # How many proxies in front set X-Forwarded-For; 0 trusts no header (the IP is the peer's).
+    "PROXY_HOPS": 0,
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the key."""
+
+
+def load_config(app: Flask, test_config: dict | None = None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``test_config``, then check it."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("CONSENTRY")
+    if test_config:
+        app.config.update(test_config)
+    cfg = app.config
+
+    data_dir = Path(cfg["DATA_DIR"]).expanduser().resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"CONSENTRY_DATA_DIR: cannot create {data_dir}: {e.strerror}") from e
+    cfg["DATA_DIR"] = str(data_dir)
+
+    cfg["DATABASE_URL"] = cfg["DATABASE_URL"] or f"sqlite:///{data_dir / 'consentry.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = _database_url(cfg["DATABASE_URL"])
+    cfg["CLICKHOUSE_URL"] = cfg["CLICKHOUSE_URL"] or f"chdb://{data_dir / 'clickhouse'}"
+    _check_clickhouse_url(cfg["CLICKHOUSE_URL"])
+
+    cfg["SECRET_KEYS"] = _secret_keys(cfg["SECRET_KEYS"], data_dir)
+    cfg["SECRET_KEY"] = cfg["SECRET_KEYS"][0]
+    cfg["SITES_FILE"] = str(Path(cfg["SITES_FILE"] or BUNDLED_SITES_FILE).expanduser())
+    cfg["PUBLIC_URL"] = _public_url(cfg["PUBLIC_URL"])
+    cfg["REGION_HEADERS"] = _name_list("REGION_HEADERS", cfg["REGION_HEADERS"])
+    for key in ("SPOOL_MAX_BYTES", "SHIP_BATCH", "MAX_CONTENT_LENGTH"):
+        cfg[key] = _positive(key, cfg[key], int)
+    cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
+    for key in ("SHIP_INTERVAL", "SHUTDOWN_FLUSH_SECONDS"):
+        cfg[key] = _positive(key, cfg[key], float)
+
+
+def _database_url(url: str) -> str:
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"CONSENTRY_DATABASE_URL: not a database URL: {url!r}")
+    # SQLAlchemy needs the driver named; "postgresql://" alone would ask for psycopg2.
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    if not url.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise ConfigError(
+            f"CONSENTRY_DATABASE_URL: only sqlite:/// and postgresql:// are supported, got {url!r}"
+        )
+    return url
+
+
+def _check_clickhouse_url(url: str) -> None:
+    if not isinstance(url, str) or not url.startswith(("chdb:", "http://", "https://")):
+        raise ConfigError(
+            f"CONSENTRY_CLICKHOUSE_URL: must start with chdb://, http:// or https://, got {url!r}"
+        )
+
+
+def _secret_keys(value, data_dir: Path) -> list[str]:
+    if isinstance(value, list | tuple):
+        keys = [str(k) for k in value]
+    elif value:
+        keys = [k.strip() for k in str(value).split(",") if k.strip()]
+    else:
+        keys = [_generated_key(data_dir)]
+    for key in keys:
+        if len(key) < 16:
+            raise ConfigError("CONSENTRY_SECRET_KEYS: every key must be at least 16 characters")
+    return keys
+
+
+def _generated_key(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(32)
+    # Written whole to a private temp file, then linked into place: never readable by
+    # others, never seen half-written, and of two processes starting at once one wins.
+    tmp = data_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        tmp.unlink()
+    log.warning(
+        "CONSENTRY_SECRET_KEYS is not set: generated a signing key into %s. "
+        "Set CONSENTRY_SECRET_KEYS in production.",
+        path,
+    )
+    return key
+
+
+def _public_url(value) -> str:
+    url = str(value).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"CONSENTRY_PUBLIC_URL: must be an http(s) URL, got {value!r}")
+    return url
+
+
+def _name_list(key: str, value) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    if not isinstance(value, str):
+        raise ConfigError(f"CONSENTRY_{key}: must be a comma-separated list, got {value!r}")
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _count(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ConfigError(f"CONSENTRY_{key}: must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _positive(key: str, value, kind: type):
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or number <= 0:
+        raise ConfigError(f"CONSENTRY_{key}: must be a positive number, got {value!r}")
+    return number

@@ -1,0 +1,96 @@
+"""Measure what is still unshipped under a spool root."""
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from events.spool import REJECTED, load_state, segment_path, segment_seqs, spool_dirs
+
+_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass
+class Backlog:
+    """Unshipped bytes and complete lines under a spool root, in total and per directory."""
+
+    bytes: int = 0
+    events: int = 0
+    spools: int = 0
+    rejected_events: int = 0
+    per_spool: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+class BacklogMeter:
+    """Measure the backlog, counting lines only in bytes not counted by an earlier call."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._lock = threading.Lock()
+        # segment path -> (offset counted from, bytes counted up to, lines found)
+        self._counted: dict[Path, tuple[int, int, int]] = {}
+
+    def measure(self, count_events: bool = True) -> Backlog:
+        """Sum unshipped bytes (and, if asked, events) across every spool directory."""
+        with self._lock:
+            total = Backlog()
+            seen: set[Path] = set()
+            for directory in spool_dirs(self.root):
+                nbytes = nevents = 0
+                try:
+                    state = load_state(directory)
+                except (OSError, ValueError):
+                    state = None
+                for seq in segment_seqs(directory):
+                    if state and seq < state.segment:
+                        continue
+                    path = segment_path(directory, seq)
+                    start = state.offset if state and seq == state.segment else 0
+                    try:
+                        size = os.stat(path).st_size
+                    except FileNotFoundError:
+                        continue
+                    nbytes += max(0, size - start)
+                    if count_events:
+                        seen.add(path)
+                        nevents += self._lines(path, start, size)
+                total.bytes += nbytes
+                total.events += nevents
+                total.spools += 1
+                total.per_spool[directory.name] = (nevents, nbytes)
+            if count_events:
+                self._counted = {p: c for p, c in self._counted.items() if p in seen}
+                total.rejected_events = self._rejected()
+            return total
+
+    def _lines(self, path: Path, start: int, size: int) -> int:
+        known_start, known_end, known = self._counted.get(path, (start, start, 0))
+        if known_start != start or known_end > size:
+            known_end, known = start, 0
+        if known_end < size:
+            known += _count_newlines(path, known_end, size)
+            self._counted[path] = (start, size, known)
+        return known
+
+    def _rejected(self) -> int:
+        try:
+            files = list(os.scandir(self.root / REJECTED))
+        except FileNotFoundError:
+            return 0
+        return sum(_count_newlines(Path(f.path), 0, f.stat().st_size) for f in files)
+
+
+def _count_newlines(path: Path, start: int, end: int) -> int:
+    count = 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            while start < end:
+                chunk = f.read(min(_CHUNK, end - start))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                start += len(chunk)
+    except FileNotFoundError:
+        pass
+    return count

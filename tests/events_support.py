@@ -1,0 +1,248 @@
+"""Helpers for the events tests: apps on chdb, row counts, server processes.
+
+Subprocesses run it as ``python -m events_support count|restart …`` with ``tests/`` on
+PYTHONPATH; the fixtures live in ``conftest.py``.
+"""
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import Flask, request
+
+from events import EventPipeline
+from events.cli import events_cli
+from events.clickhouse import ClickHouseStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = ROOT / "migrations" / "clickhouse"
+TESTS_DIR = Path(__file__).resolve().parent
+
+CONFIG = {
+    "SPOOL_MAX_BYTES": 64 * 1024 * 1024,
+    "SHIP_INTERVAL": 0.05,
+    "SHIP_BATCH": 1000,
+    "SHUTDOWN_FLUSH_SECONDS": 5.0,
+}
+
+
+def consent_row(site: str = "example.org", **extra) -> dict:
+    """Build a realistic consent decision row."""
+    return {
+        "site": site,
+        "kind": "decision",
+        "action": "custom",
+        "consent_id": uuid.uuid4().hex,
+        "granted": ["necessary", "analytics"],
+        "denied": ["marketing"],
+        "lifetime": "persistent",
+        "policy_version": "3",
+        "language": "en",
+        "region": "EU",
+        "region_rule": "gdpr",
+        "region_model": "opt-in",
+        "dnt": 0,
+        "gpc": 1,
+        "ua_family": "Firefox",
+        "ip_prefix": "203.0.113.0/24",
+        "page_origin": f"https://{site}",
+        **extra,
+    }
+
+
+def make_app(data_dir: Path | str, clickhouse_url: str, **config) -> Flask:
+    """Build a minimal Flask app with an event pipeline and a ``POST /hit`` view."""
+    app = Flask(__name__)
+    app.config.update(DATA_DIR=str(data_dir), CLICKHOUSE_URL=clickhouse_url, **CONFIG)
+    app.config.update(config)
+    EventPipeline().init_app(app, schema_dir=SCHEMA_DIR)
+    app.cli.add_command(events_cli)
+
+    @app.post("/hit")
+    def hit():
+        event_id = str(uuid.uuid4())
+        row = consent_row(request.args.get("site", "example.org"), event_id=event_id)
+        app.extensions["events"].emit("consent_events", row)
+        return event_id
+
+    @app.get("/ready")
+    def ready():
+        return "ok"
+
+    return app
+
+
+def create_server_app() -> Flask:
+    """Build the test app from ``EV_*`` variables (for gunicorn and ``flask`` subprocesses)."""
+    env = os.environ
+    app = make_app(
+        env["EV_DATA_DIR"],
+        env["EV_CLICKHOUSE_URL"],
+        SHIP_INTERVAL=float(env.get("EV_SHIP_INTERVAL", "0.05")),
+        SHIP_BATCH=int(env.get("EV_SHIP_BATCH", "1000")),
+    )
+    if env.get("EV_UPGRADE"):
+        app.extensions["events"].upgrade_schema()
+    if env.get("EV_START_AT"):
+        # Lets concurrent shippers begin adopting spools at the same moment.
+        time.sleep(max(0.0, float(env["EV_START_AT"]) - time.time()))
+    return app
+
+
+def chdb_url(path: Path, database: str) -> str:
+    """Return the URL of a database in the chdb engine at ``path``."""
+    return f"chdb://{path}?database={database}"
+
+
+def closed_port_url() -> str:
+    """Return the URL of a ClickHouse server that is not there."""
+    return f"http://127.0.0.1:{free_port()}/events"
+
+
+def counts(store: ClickHouseStore) -> tuple[int, int]:
+    """Return count() and uniqExact(event_id) of consent_events."""
+    [(rows, unique)] = store.query("SELECT count(), uniqExact(event_id) FROM consent_events")
+    return rows, unique
+
+
+def event_ids(store: ClickHouseStore) -> list[str]:
+    """Return every event_id in consent_events, duplicates included."""
+    return [str(r[0]) for r in store.query("SELECT event_id FROM consent_events")]
+
+
+# Server processes -----------------------------------------------------------------------
+
+
+def subprocess_env(**variables: str) -> dict[str, str]:
+    """Return an environment where ``tests/`` and the project are importable."""
+    path = os.pathsep.join([str(TESTS_DIR), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, **variables}
+
+
+def free_port() -> int:
+    """Return a TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(
+    data_dir: Path, clickhouse_url: str, workers: int = 1, **env: str
+) -> Iterator[subprocess.Popen]:
+    """Run the test app under gunicorn in its own process group; yield it, port in ``.port``."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--workers={workers}",
+        "--threads=4" if workers == 1 else "--threads=1",
+        f"--bind=127.0.0.1:{port}",
+        "--graceful-timeout=20",
+        "events_support:create_server_app()",
+    ]
+    variables = {"EV_DATA_DIR": str(data_dir), "EV_CLICKHOUSE_URL": clickhouse_url, **env}
+    proc = subprocess.Popen(
+        cmd,
+        env=subprocess_env(**variables),
+        cwd=TESTS_DIR,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(port, proc)
+        proc.port = port
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if get(port, "/ready") == "ok":
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not become ready")
+
+
+def get(port: int, path: str, method: str = "GET") -> str:
+    """Send one request on a new connection; return the body of a 200 response."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        body = response.read().decode()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: {response.status} {body[:200]}")
+        return body
+    finally:
+        conn.close()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a server and all its workers at once."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_helper(*args: str, timeout: float = 60) -> dict:
+    """Run ``python -m events_support …`` in a fresh process; return its JSON output."""
+    out = subprocess.run(
+        [sys.executable, "-m", "events_support", *args],
+        env=subprocess_env(),
+        cwd=TESTS_DIR,
+        capture_output=True,
+        timeout=timeout,
+        check=True,
+    )
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def _main(argv: list[str]) -> None:
+    command, *args = argv
+    if command == "count":
+        # The engine path is opened here, after whoever wrote it is dead.
+        [url] = args
+        store = ClickHouseStore(url)
+        result = {"ids": event_ids(store)}
+        store.close()
+    elif command == "restart":
+        # A new start on a dead server's data dir: replay leftovers, then ship everything.
+        data_dir, url = args
+        pipeline = make_app(data_dir, url).extensions["events"]
+        pipeline.upgrade_schema()
+        pipeline.start()
+        shipped = pipeline.flush(30)
+        pipeline.stop(timeout=5)
+        result = {
+            "flushed": shipped,
+            "shipped": pipeline.shipped_events,
+            "ids": event_ids(pipeline.clickhouse),
+        }
+        pipeline.clickhouse.close()
+    else:
+        raise SystemExit(f"unknown command {command}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,121 @@
+"""Start-up checks: a broken setting or sites file stops the service with a precise message."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from consent import create_app
+from consent.sites import SitesFileError, load_sites
+from core.config import ConfigError
+
+BUNDLED = Path(__file__).resolve().parent.parent / "consent" / "data" / "sites.toml"
+DEMO = BUNDLED.read_text()
+
+
+def _sites_file(tmp_path, text: str) -> Path:
+    path = tmp_path / "sites.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[sites.demo\n", "not valid TOML"),
+        ("", "at least one [sites.<id>]"),
+        ("[sites.Bad_Id]\nname = 'x'", "sites.Bad_Id"),
+        (
+            DEMO.replace('policy_version = "2026-11-01"', "policy_version = 7"),
+            "sites.demo.policy_version: Input should be a valid string",
+        ),
+        (
+            DEMO.replace('"http://localhost:*", ', '"localhost", '),
+            "sites.demo.origins: 'localhost' is not an origin",
+        ),
+        (DEMO.replace('model = "notice"', 'model = "maybe"'), "sites.demo.regions.2.model"),
+        (DEMO.replace("accept_days = 180", "accept_days = -1"), "sites.demo.lifetime.accept_days"),
+        (
+            DEMO.replace('ad_storage = ["marketing"]', 'ad_storage = ["ads"]'),
+            "consent_mode.ad_storage names unknown categories",
+        ),
+        (
+            DEMO.replace("[sites.demo.categories.necessary]", "[sites.demo.categories.needed]"),
+            "categories must include 'necessary'",
+        ),
+        (
+            DEMO.replace("signal_policy = ", "colour = 'red'\nsignal_policy = "),
+            "sites.demo.colour: Extra inputs are not permitted",
+        ),
+        (
+            DEMO.replace('type = "session"', 'type = "sometimes"', 1),
+            "sites.demo.categories.necessary.cookies.1.type",
+        ),
+    ],
+)
+def test_a_broken_sites_file_names_the_file_and_key(tmp_path, text, expected):
+    path = _sites_file(tmp_path, text)
+    with pytest.raises(SitesFileError) as caught:
+        load_sites(path)
+    assert str(path) in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_a_missing_sites_file_is_named(tmp_path):
+    with pytest.raises(SitesFileError, match="sites file not found"):
+        load_sites(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("SHIP_BATCH", "many", "CONSENTRY_SHIP_BATCH: must be a positive number"),
+        ("SPOOL_MAX_BYTES", -5, "CONSENTRY_SPOOL_MAX_BYTES"),
+        ("CLICKHOUSE_URL", "mysql://x", "CONSENTRY_CLICKHOUSE_URL: must start with chdb://"),
+        ("DATABASE_URL", "oracle://x", "CONSENTRY_DATABASE_URL: only sqlite"),
+        ("SECRET_KEYS", "short", "CONSENTRY_SECRET_KEYS: every key must be at least 16"),
+        ("PUBLIC_URL", "example.com", "CONSENTRY_PUBLIC_URL"),
+        ("PROXY_HOPS", "two", "CONSENTRY_PROXY_HOPS"),
+    ],
+)
+def test_a_wrong_setting_is_named(tmp_path, setting, value, expected):
+    with pytest.raises(ConfigError, match=expected):
+        create_app({"DATA_DIR": str(tmp_path), setting: value})
+
+
+def test_a_secret_key_is_generated_privately_once(tmp_path, caplog):
+    first = create_app({"DATA_DIR": str(tmp_path)})
+    key_file = tmp_path / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert "CONSENTRY_SECRET_KEYS is not set" in caplog.text
+    second = create_app({"DATA_DIR": str(tmp_path)})
+    assert first.config["SECRET_KEYS"] == second.config["SECRET_KEYS"]
+    assert len(first.config["SECRET_KEYS"][0]) >= 32
+
+
+def test_environment_settings_are_read_with_the_prefix(tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "CONSENTRY_SECRET_KEYS", "new-key-0123456789abcdef, old-key-0123456789abcdef"
+    )
+    monkeypatch.setenv("CONSENTRY_SHIP_BATCH", "500")
+    app = create_app({"DATA_DIR": str(tmp_path)})
+    assert app.config["SECRET_KEYS"] == ["new-key-0123456789abcdef", "old-key-0123456789abcdef"]
+    assert app.config["SHIP_BATCH"] == 500
+
+
+def test_the_cli_refuses_to_start_with_a_broken_sites_file(tmp_path):
+    path = _sites_file(tmp_path, DEMO.replace("accept_days = 180", "accept_days = 'long'"))
+    env = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(tmp_path / "data"),
+        "CONSENTRY_SITES_FILE": str(path),
+    }
+    consentry = Path(sys.executable).parent / "consentry"
+    result = subprocess.run(
+        [str(consentry), "keys", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert str(path) in result.stderr
+    assert "sites.demo.lifetime.accept_days" in result.stderr

@@ -1,0 +1,248 @@
+"""Nothing acknowledged is lost and nothing is counted twice: outages, crashes, replays."""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from events_support import (
+    TESTS_DIR,
+    chdb_url,
+    closed_port_url,
+    consent_row,
+    counts,
+    get,
+    gunicorn,
+    kill_group,
+    run_helper,
+    subprocess_env,
+)
+
+from events import spool as spool_module
+from events.spool import SpoolDir, SpoolWriter, load_state, spool_dirs
+
+
+def test_clickhouse_down_events_wait_in_the_spool_and_ship_once_later(
+    ev_pipelines, ev_url, tmp_path
+):
+    down = ev_pipelines(closed_port_url(), upgrade=False, SHIP_BATCH=100)
+    for _ in range(500):
+        down.emit("consent_events", consent_row())
+
+    assert not down.flush(0.5)
+    health = down.health()
+    assert health["spool"]["backlog_events"] == 500
+    assert health["spool"]["last_error"]
+    assert health["clickhouse"]["ok"] is False
+    assert health["clickhouse"]["error"]
+    down.stop(timeout=0.2)
+
+    up = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+    up.start()
+    assert up.flush(20)
+    assert counts(up.clickhouse) == (500, 500)
+    assert up.health()["spool"]["backlog_events"] == 0
+    assert spool_dirs(up.root) == []
+
+
+def _spool_100_events_and_10_drops(pipeline):
+    for i in range(100):
+        pipeline.emit("consent_events", consent_row())
+        if i % 10 == 0:
+            pipeline.count_drop("invalid", "consent")
+
+
+def _assert_one_copy(pipeline):
+    assert counts(pipeline.clickhouse) == (100, 100)
+    assert pipeline.clickhouse.query("SELECT sum(hits) FROM dropped_hits") == [(10,)]
+
+
+def test_a_batch_whose_ack_fails_is_shipped_again_and_kept_once(ev_pipelines, ev_url, monkeypatch):
+    pipeline = ev_pipelines(ev_url, SHIP_BATCH=40)
+    _spool_100_events_and_10_drops(pipeline)
+    tokens = []
+    real_insert, real_ack = pipeline.clickhouse.insert_json, SpoolDir.ack
+
+    def insert(table, lines, token):
+        tokens.append(token)
+        real_insert(table, lines, token)
+
+    def ack_fails_once(directory, batch):
+        monkeypatch.setattr(SpoolDir, "ack", real_ack)
+        raise OSError("crash between the insert and the ack")
+
+    pipeline.clickhouse.insert_json = insert
+    monkeypatch.setattr(SpoolDir, "ack", ack_fails_once)
+    assert pipeline.flush(20)
+
+    assert len(tokens) > len(set(tokens)), "a batch was inserted twice"
+    _assert_one_copy(pipeline)
+
+
+def test_a_restart_from_an_old_state_file_keeps_one_copy(
+    ev_pipelines, ev_url, tmp_path, monkeypatch
+):
+    pipeline = ev_pipelines(ev_url, SHIP_BATCH=40)
+    _spool_100_events_and_10_drops(pipeline)
+    [directory] = spool_dirs(pipeline.root)
+    in_flight = []
+    real_save = spool_module._save_state
+
+    def save_state(path, state):
+        real_save(path, state)
+        if state.pending and not in_flight:
+            in_flight.append((path / "state.json").read_bytes())
+
+    monkeypatch.setattr(spool_module, "_save_state", save_state)
+    assert pipeline.flush(20)
+    shutil.copytree(directory, tmp_path / "copy")
+    pipeline.stop(timeout=1)
+    # As if the process died after shipping everything but before its acks reached the disk.
+    shutil.copytree(tmp_path / "copy", directory)
+    (directory / "state.json").write_bytes(in_flight[0])
+    assert load_state(directory).pending is not None
+
+    start, _ = load_state(directory).pending
+    replayed = (directory / "0000000001.spool").read_bytes()[start:].count(b"\n")
+
+    replay = ev_pipelines(ev_url, data_dir=tmp_path / "data", upgrade=False, SHIP_BATCH=40)
+    assert replay.flush(20)
+
+    assert replay.shipped_events == replayed > 0
+    _assert_one_copy(replay)
+
+
+def test_stop_flushes_until_the_deadline_and_leaves_the_rest_spooled(
+    ev_pipelines, ev_url, tmp_path
+):
+    pipeline = ev_pipelines(ev_url, SHIP_BATCH=100, SHIP_INTERVAL=60.0)
+    real_insert = pipeline.clickhouse.insert_json
+
+    def slow_insert(table, lines, token):
+        time.sleep(0.1)
+        real_insert(table, lines, token)
+
+    pipeline.clickhouse.insert_json = slow_insert
+    for _ in range(2000):
+        pipeline.emit("consent_events", consent_row())
+
+    started = time.monotonic()
+    pipeline.stop(timeout=0.5)
+    took = time.monotonic() - started
+
+    assert took < 0.5 + 0.3
+    shipped = pipeline.shipped_events
+    assert 0 < shipped < 2000
+    rest = ev_pipelines(ev_url, data_dir=tmp_path / "data", upgrade=False)
+    assert rest.health()["spool"]["backlog_events"] == 2000 - shipped
+    assert rest.flush(20)
+    assert counts(rest.clickhouse) == (2000, 2000)
+
+
+def test_a_torn_trailing_line_of_a_dead_spool_is_skipped(ev_pipelines, ev_url, tmp_path, caplog):
+    writer = SpoolWriter(tmp_path / "data" / "spool")
+    for _ in range(10):
+        row = json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "ts": "2026-01-02 03:04:05.000000",
+                "site": "torn.example",
+            }
+        )
+        writer.append(f"consent_events\t{row}\n".encode())
+    torn = b'consent_events\t{"event_id":"0b0e'
+    with open(writer.path / "0000000001.spool", "ab") as f:
+        f.write(torn)
+    writer.close()
+
+    pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+    with caplog.at_level(logging.WARNING, logger="events.spool"):
+        assert pipeline.flush(20)
+
+    assert pipeline.clickhouse.query(
+        "SELECT count(), uniqExact(event_id) FROM consent_events WHERE site = {s:String}",
+        {"s": "torn.example"},
+    ) == [(10, 10)]
+    assert f"skipping a torn line of {len(torn)} bytes" in caplog.text
+    assert spool_dirs(pipeline.root) == []
+
+
+def test_a_live_spool_is_never_adopted(ev_pipelines, ev_url, tmp_path):
+    writer = SpoolWriter(tmp_path / "data" / "spool")
+    writer.append(b'consent_events\t{"site":"live.example"}\n')
+    pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+    assert pipeline.flush(5)
+    assert counts(pipeline.clickhouse) == (0, 0)
+    assert load_state(writer.path) is None
+    writer.close()
+
+
+@pytest.mark.slow
+def test_sigkill_after_accepting_loses_nothing_and_duplicates_nothing(tmp_path):
+    data_dir, url = tmp_path / "data", chdb_url(tmp_path / "ch", "srv")
+    with gunicorn(data_dir, url, EV_UPGRADE="1", EV_SHIP_BATCH="50", EV_SHIP_INTERVAL="30") as srv:
+        with ThreadPoolExecutor(8) as pool:
+            accepted = list(pool.map(lambda _: get(srv.port, "/hit", "POST"), range(400)))
+        kill_group(srv)
+
+    assert len(set(accepted)) == 400
+    restart = run_helper("restart", str(data_dir), url)
+    assert restart["flushed"]
+    assert sorted(restart["ids"]) == sorted(accepted)
+
+
+@pytest.mark.slow
+def test_sigterm_flushes_before_exit(tmp_path):
+    data_dir, url = tmp_path / "data", chdb_url(tmp_path / "ch", "srv")
+    with gunicorn(
+        data_dir, url, EV_UPGRADE="1", EV_SHIP_BATCH="100000", EV_SHIP_INTERVAL="60"
+    ) as srv:
+        accepted = [get(srv.port, "/hit", "POST") for _ in range(50)]
+        os.killpg(srv.pid, signal.SIGTERM)
+        assert srv.wait(timeout=30) == 0
+
+    assert sorted(run_helper("count", url)["ids"]) == sorted(accepted)
+    assert spool_dirs(data_dir / "spool") == []
+
+
+@pytest.mark.slow
+def test_two_shippers_share_the_spools_of_dead_workers_exactly_once(tmp_path):
+    data_dir = tmp_path / "data"
+    with gunicorn(data_dir, closed_port_url(), workers=3) as srv:
+        with ThreadPoolExecutor(12) as pool:
+            accepted = list(pool.map(lambda _: get(srv.port, "/hit", "POST"), range(600)))
+        kill_group(srv)
+    assert len(spool_dirs(data_dir / "spool")) >= 2
+
+    urls = [chdb_url(tmp_path / f"ch{i}", "ship") for i in range(2)]
+    start_at = str(time.time() + 4)
+    shippers = [_ship_process(data_dir, url, start_at) for url in urls]
+    for proc in shippers:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    ids = [run_helper("count", url)["ids"] for url in urls]
+
+    assert all(ids), "each shipper got work"
+    assert sorted(ids[0] + ids[1]) == sorted(accepted)
+    assert spool_dirs(data_dir / "spool") == []
+
+
+def _ship_process(data_dir, url, start_at) -> subprocess.Popen:
+    env = subprocess_env(
+        EV_DATA_DIR=str(data_dir), EV_CLICKHOUSE_URL=url, EV_UPGRADE="1", EV_START_AT=start_at
+    )
+    cmd = [sys.executable, "-m", "flask", "--app", "events_support:create_server_app()"]
+    return subprocess.Popen(
+        [*cmd, "events", "ship", "--drain", "--timeout", "40"],
+        env=env,
+        cwd=TESTS_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

@@ -1,0 +1,274 @@
+"""The event pipeline on the real chdb engine: emit, ship, budget, drops, schema, CLI."""
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from events_support import consent_row, counts, event_ids
+
+from events import SchemaError, SpoolFull
+from events import spool as spool_module
+from events.clickhouse import split_database
+from events.schema import load_migrations
+from events.spool import SpoolWriter, segment_seqs, spool_dirs
+
+
+def test_emit_fills_in_event_id_and_ts_and_ships_once(ev_pipelines, ev_url):
+    pipeline = ev_pipelines(ev_url)
+    for i in range(250):
+        pipeline.emit("consent_events", consent_row(f"site{i % 3}.example"))
+    pipeline.emit("consent_events", consent_row(event_id="6f1c2b1e-2b2a-4c52-9d55-0c2d9f0f8a11"))
+
+    assert pipeline.flush(10)
+
+    assert counts(pipeline.clickhouse) == (251, 251)
+    assert "6f1c2b1e-2b2a-4c52-9d55-0c2d9f0f8a11" in event_ids(pipeline.clickhouse)
+    [(sites, oldest)] = pipeline.clickhouse.query(
+        "SELECT uniqExact(site), dateDiff('second', min(ts), now64(3)) FROM consent_events"
+    )
+    assert sites == 4
+    assert 0 <= oldest < 60
+
+
+def test_emit_does_not_change_the_callers_row(ev_pipelines, ev_url):
+    pipeline = ev_pipelines(ev_url)
+    row = consent_row()
+    pipeline.emit("consent_events", row)
+    assert "event_id" not in row
+    assert "ts" not in row
+
+
+@pytest.mark.parametrize("table", ["Consent", "consent-events", "1events", "a;drop", ""])
+def test_emit_refuses_a_bad_table_name(ev_pipelines, ev_url, table):
+    pipeline = ev_pipelines(ev_url, upgrade=False)
+    with pytest.raises(ValueError, match="table name"):
+        pipeline.emit(table, {"site": "x"})
+
+
+def test_shipper_ships_in_batches_on_size_without_waiting_for_the_interval(ev_pipelines, ev_url):
+    pipeline = ev_pipelines(ev_url, SHIP_INTERVAL=60.0, SHIP_BATCH=100)
+    pipeline.start()
+    for _ in range(300):
+        pipeline.emit("consent_events", consent_row())
+    rows = 0
+    for _ in range(100):
+        rows = counts(pipeline.clickhouse)[0]
+        if rows == 300:
+            break
+        time.sleep(0.05)
+    assert rows == 300
+
+
+def test_rotated_segments_are_deleted_once_shipped(ev_pipelines, ev_url, monkeypatch):
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 4096)
+    monkeypatch.setattr(spool_module, "ROTATE_SHIPPED_BYTES", 1024)
+    pipeline = ev_pipelines(ev_url, SHIP_BATCH=7)
+    for _ in range(120):
+        pipeline.emit("consent_events", consent_row())
+    [directory] = spool_dirs(pipeline.root)
+    assert len(segment_seqs(directory)) > 5
+
+    assert pipeline.flush(10)
+
+    assert counts(pipeline.clickhouse) == (120, 120)
+    # Only the fresh active segment is left: every shipped one was deleted.
+    assert len(segment_seqs(directory)) == 1
+    assert pipeline.health()["spool"]["backlog_events"] == 0
+
+
+def test_spool_over_budget_refuses_events_and_keeps_drops_in_memory(ev_pipelines, ev_url):
+    pipeline = ev_pipelines(ev_url, SPOOL_MAX_BYTES=8000)
+    real_insert = pipeline.clickhouse.insert_json
+    pipeline.clickhouse.insert_json = _failing_insert
+    accepted = 0
+    while pipeline.has_room():
+        pipeline.emit("consent_events", consent_row())
+        accepted += 1
+    with pytest.raises(SpoolFull):
+        pipeline.emit("consent_events", consent_row())
+    assert 10 < accepted < 30
+    assert not pipeline.has_room()
+    for _ in range(3):
+        pipeline.count_drop("spool_full", "consent")
+
+    pipeline.clickhouse.insert_json = real_insert
+    assert pipeline.flush(10)
+
+    assert pipeline.has_room()
+    assert counts(pipeline.clickhouse) == (accepted, accepted)
+    assert pipeline.flush(10)  # the in-memory drops are spooled once there is room
+    rows = pipeline.clickhouse.query(
+        "SELECT source, reason, sum(hits) FROM dropped_hits GROUP BY source, reason"
+    )
+    assert rows == [("consent", "spool_full", 3)]
+
+
+def _failing_insert(table, lines, token):
+    raise ConnectionError("ClickHouse is down")
+
+
+@pytest.mark.parametrize(
+    ("drops", "expected"),
+    [
+        ([("invalid", "consent")], [("consent", "invalid", 1)]),
+        (
+            [("opted_out", "pixel"), ("head", "pixel"), ("opted_out", "pixel")],
+            [("pixel", "head", 1), ("pixel", "opted_out", 2)],
+        ),
+    ],
+)
+def test_count_drop_lands_in_dropped_hits(ev_pipelines, ev_url, drops, expected):
+    pipeline = ev_pipelines(ev_url)
+    for reason, source in drops:
+        pipeline.count_drop(reason, source)
+    assert pipeline.flush(10)
+    rows = pipeline.clickhouse.query(
+        "SELECT source, reason, sum(hits) FROM dropped_hits GROUP BY source, reason ORDER BY reason"
+    )
+    assert rows == expected
+
+
+def test_rows_clickhouse_refuses_are_set_aside_and_the_rest_ships(ev_pipelines, ev_url, caplog):
+    pipeline = ev_pipelines(ev_url, SHIP_BATCH=50)
+    for i in range(40):
+        row = consent_row(typo_field=1) if i == 17 else consent_row()
+        pipeline.emit("consent_events", row)
+    pipeline.emit("consent_events", consent_row(dnt="not a number"))
+
+    with caplog.at_level(logging.ERROR, logger="events.shipper"):
+        assert pipeline.flush(20)
+
+    assert counts(pipeline.clickhouse) == (39, 39)
+    health = pipeline.health()
+    assert health["spool"]["rejected_events"] == 2
+    assert health["spool"]["backlog_events"] == 0
+    rejected = (pipeline.root / ".rejected").iterdir()
+    lines = [line for path in rejected for line in path.read_bytes().splitlines()]
+    assert len(lines) == 2
+    assert all(line.startswith(b"consent_events\t{") for line in lines)
+    assert "refused" in caplog.text
+
+
+def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
+    pipeline = ev_pipelines(ev_url, upgrade=False)
+    assert pipeline.upgrade_schema() == ["0001_consent_events", "0002_dropped_hits"]
+    assert pipeline.upgrade_schema() == []
+    rows = pipeline.clickhouse.query(
+        "SELECT version, name, length(checksum) FROM schema_migrations ORDER BY version"
+    )
+    assert rows == [(1, "0001_consent_events", 64), (2, "0002_dropped_hits", 64)]
+
+
+def test_schema_upgrade_refuses_an_edited_applied_migration(ev_pipelines, ev_url, tmp_path):
+    schema_dir = tmp_path / "schema"
+    shutil.copytree(ev_pipelines(ev_url, upgrade=False).schema_dir, schema_dir)
+    pipeline = ev_pipelines(ev_url, upgrade=False)
+    pipeline.schema_dir = schema_dir
+    pipeline.upgrade_schema()
+    edited = schema_dir / "0002_dropped_hits.sql"
+    edited.write_text(edited.read_text() + "\n-- edited\n")
+
+    with pytest.raises(SchemaError, match=r"0002_dropped_hits\.sql changed after it was applied"):
+        pipeline.upgrade_schema()
+
+
+def test_schema_upgrade_applies_new_multi_statement_files_in_order(ev_pipelines, ev_url, tmp_path):
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    (schema_dir / "0001_a.sql").write_text(
+        "-- two statements; the ';' inside the string is not a separator\n"
+        "CREATE TABLE a (x String DEFAULT 'a;b') ENGINE = MergeTree ORDER BY x;\n"
+        "INSERT INTO a (x) VALUES ('one');\n"
+    )
+    pipeline = ev_pipelines(ev_url, upgrade=False)
+    pipeline.schema_dir = schema_dir
+    assert pipeline.upgrade_schema() == ["0001_a"]
+    (schema_dir / "0002_b.sql").write_text("INSERT INTO a (x) SELECT 'two'\n")
+    assert pipeline.upgrade_schema() == ["0002_b"]
+    assert pipeline.clickhouse.query("SELECT x FROM a ORDER BY x") == [("one",), ("two",)]
+
+
+@pytest.mark.parametrize("name", ["1_a.sql", "0001-a.sql", "0001_A.sql"])
+def test_schema_files_must_be_numbered(tmp_path, name):
+    (tmp_path / name).write_text("SELECT 1")
+    with pytest.raises(SchemaError, match=r"NNNN_name\.sql"):
+        load_migrations(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("chdb:///srv/ch?database=ev", ("chdb:///srv/ch", "ev")),
+        ("chdb:///srv/ch", ("chdb:///srv/ch", "default")),
+        ("http://u:p@ch:8123/consentry", ("http://u:p@ch:8123", "consentry")),
+        ("https://ch.example:8443", ("https://ch.example:8443", "default")),
+    ],
+)
+def test_split_database(url, expected):
+    assert split_database(url) == expected
+
+
+def test_health_does_not_open_embedded_clickhouse_in_a_process_that_does_not_ship(
+    ev_pipelines, ev_url
+):
+    pipeline = ev_pipelines(ev_url, upgrade=False)
+    health = pipeline.health()
+    assert health["clickhouse"]["ok"] is False
+    assert "only in the process that ships" in health["clickhouse"]["error"]
+    assert not pipeline.clickhouse.is_open
+
+
+def test_health_reports_ok_and_backlog_once_started(ev_pipelines, ev_url):
+    pipeline = ev_pipelines(ev_url)
+    pipeline.emit("consent_events", consent_row())
+    assert pipeline.flush(10)
+    health = pipeline.health()
+    assert health["clickhouse"] == {"ok": True, "error": None}
+    assert health["spool"]["backlog_events"] == 0
+    assert health["spool"]["spools"] == 1
+    assert health["spool"]["last_shipped_at"] is not None
+    assert health["spool"]["last_error"] is None
+
+
+def test_cli_status_and_ship(ev_pipelines, ev_url, tmp_path):
+    data_dir = tmp_path / "data"
+    writer = SpoolWriter(data_dir / "spool")
+    now = datetime.now(UTC).isoformat()
+    for _ in range(5):
+        row = json.dumps({"event_id": str(uuid.uuid4()), "ts": now, "site": "cli.example"})
+        writer.append(f"consent_events\t{row}\n".encode())
+    writer.close()
+    pipeline = ev_pipelines(ev_url, data_dir=data_dir)
+    runner = pipeline.app.test_cli_runner()
+
+    status = runner.invoke(args=["events", "status"])
+    assert status.exit_code == 0, status.output
+    assert re.search(rf"{writer.name}\t5 events\t\d+ bytes", status.output)
+    assert "total\t5 events" in status.output
+
+    shipped = runner.invoke(args=["events", "ship", "--drain", "--timeout", "20"])
+    assert shipped.exit_code == 0, shipped.output
+    assert "shipped 5 events; left 0 events (0 bytes) in 0 spools" in shipped.output
+    assert counts(pipeline.clickhouse) == (5, 5)
+    assert os.listdir(data_dir / "spool") == []
+
+
+def test_stale_half_created_spool_directories_are_swept(ev_pipelines, ev_url, tmp_path):
+    spool = tmp_path / "data" / "spool"
+    stale, fresh = spool / ".tmp-stale", spool / ".tmp-fresh"
+    for path in (stale, fresh):
+        path.mkdir(parents=True)
+        (path / "lock").touch()
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+
+    assert pipeline.flush(5)
+
+    assert sorted(os.listdir(spool)) == [".tmp-fresh"]

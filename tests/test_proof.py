@@ -1,0 +1,167 @@
+"""Proof of consent: the hash chain shows edits, receipts verify, keys rotate."""
+
+import pytest
+from factories import post_decision
+from sqlalchemy import update
+
+from consent.models import ConsentRecord
+from consent.records import verify_chain
+from core.db import db
+from core.keys import ApiKey
+
+OLD_KEY = "old-signing-key-0123456789abcdef"
+NEW_KEY = "new-signing-key-0123456789abcdef"
+
+
+def _decide(client, n: int) -> list[dict]:
+    return [post_decision(client).get_json() for _ in range(n)]
+
+
+def test_an_untouched_chain_verifies(app, client):
+    _decide(client, 3)
+    with app.app_context():
+        report = verify_chain("demo")
+    assert (report.valid, report.records, report.broken_at) == (True, 3, None)
+
+
+@pytest.mark.parametrize(
+    ("edit", "broken_at", "reason"),
+    [
+        ({"choices": {"necessary": True, "analytics": False}}, 2, "content"),
+        ({"created_at_shift": True}, 2, "content"),
+        ({"delete": True}, 2, "missing"),
+        ({"rehash": True}, 3, "chain"),
+    ],
+)
+def test_the_chain_detects_an_edited_record(app, client, edit, broken_at, reason):
+    _decide(client, 3)
+    with app.app_context():
+        record = db.session.scalars(db.select(ConsentRecord).where(ConsentRecord.seq == 2)).one()
+        if edit.get("delete"):
+            db.session.delete(record)
+        elif edit.get("created_at_shift"):
+            record.created_at = record.created_at.replace(year=2020)
+        elif edit.get("rehash"):
+            # A careful forger edits the record and fixes its own hash: the next link breaks.
+            from consent.records import record_hash
+
+            record.action = "reject_all"
+            record.hash = record_hash(record)
+        else:
+            db.session.execute(
+                update(ConsentRecord).where(ConsentRecord.id == record.id).values(**edit)
+            )
+        db.session.commit()
+        report = verify_chain("demo")
+    assert report.valid is False
+    assert report.broken_at == broken_at
+    assert reason in report.reason
+
+
+def test_removing_the_newest_record_is_detected(app, client):
+    _decide(client, 2)
+    with app.app_context():
+        newest = db.session.scalars(db.select(ConsentRecord).where(ConsentRecord.seq == 2)).one()
+        db.session.delete(newest)
+        db.session.commit()
+        assert verify_chain("demo").valid is False
+
+
+def test_chain_endpoint_and_cli_report_tampering(app, client, runner):
+    _decide(client, 2)
+    key = runner.invoke(args=["keys", "create", "auditor"]).output.strip().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {key}"}
+    assert client.get("/api/v1/sites/demo/chain", headers=auth).get_json()["valid"] is True
+    assert runner.invoke(args=["sites", "verify", "demo"]).exit_code == 0
+
+    with app.app_context():
+        db.session.execute(update(ConsentRecord).values(lifetime="session"))
+        db.session.commit()
+    report = client.get("/api/v1/sites/demo/chain", headers=auth).get_json()
+    assert report == {
+        "site": "demo",
+        "valid": False,
+        "records": 1,
+        "broken_at": 1,
+        "reason": "its content does not match its hash",
+    }
+    result = runner.invoke(args=["sites", "verify", "demo"])
+    assert result.exit_code == 1
+    assert "BROKEN at record 1" in result.output
+
+
+def _verify(client, receipt: str) -> dict:
+    response = client.post("/api/v1/receipts/verify", json={"receipt": receipt})
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_receipts_verify_and_tampered_ones_do_not(app, client):
+    body = post_decision(client).get_json()
+    check = _verify(client, body["receipt"])
+    assert check["valid"] is True
+    assert check["matches_record"] is True
+    assert check["receipt"]["consent_id"] == body["consent_id"]
+    assert check["receipt"]["choices"]["analytics"] is True
+
+    payload, _, signature = body["receipt"].rpartition(".")
+    flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    for forged in (f"{flipped}.{signature}", payload + ".", "garbage", body["receipt"][:-2]):
+        assert _verify(client, forged) == {"valid": False, "matches_record": None, "receipt": None}
+
+    with app.app_context():
+        db.session.execute(update(ConsentRecord).values(action="custom"))
+        db.session.commit()
+        record = db.session.scalars(db.select(ConsentRecord)).one()
+        from consent.records import record_hash
+
+        record.hash = record_hash(record)
+        db.session.commit()
+    assert _verify(client, body["receipt"])["matches_record"] is False
+
+
+def test_key_rotation_keeps_old_receipts_valid(make_app):
+    old_app = make_app(SECRET_KEYS=[OLD_KEY])
+    old_receipt = post_decision(old_app.test_client()).get_json()["receipt"]
+
+    rotated = make_app(SECRET_KEYS=[NEW_KEY, OLD_KEY]).test_client()
+    assert _verify(rotated, old_receipt)["valid"] is True
+    new_receipt = post_decision(rotated).get_json()["receipt"]
+    assert _verify(rotated, new_receipt)["valid"] is True
+
+    # Signed with the new key: the old key alone cannot vouch for it...
+    assert _verify(old_app.test_client(), new_receipt)["valid"] is False
+    # ...and once the old key is retired, its receipts stop verifying.
+    retired = make_app(SECRET_KEYS=[NEW_KEY]).test_client()
+    assert _verify(retired, old_receipt)["valid"] is False
+    assert _verify(retired, new_receipt)["valid"] is True
+
+
+def test_api_keys_are_stored_hashed_and_checked(app, client, runner):
+    result = runner.invoke(args=["keys", "create", "mailer"])
+    assert result.exit_code == 0
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("csk_")
+    with app.app_context():
+        row = db.session.scalars(db.select(ApiKey)).one()
+        assert key not in (row.digest, row.lookup)
+        assert key[len("csk_") :].split("_")[1] not in row.digest
+
+    def status(header):
+        return client.get("/api/v1/sites/demo/chain", headers=header).status_code
+
+    assert status({"Authorization": f"Bearer {key}"}) == 200
+    assert status({"Authorization": f"bearer {key}"}) == 200
+    assert status({"Authorization": f"Bearer {key[:-1]}x"}) == 401
+    assert status({"Authorization": f"Basic {key}"}) == 401
+    assert status({"Authorization": "Bearer csk_000000000000_nope"}) == 401
+    assert status({}) == 401
+
+    duplicate = runner.invoke(args=["keys", "create", "mailer"])
+    assert duplicate.exit_code != 0
+    assert runner.invoke(args=["keys", "revoke", "mailer"]).exit_code == 0
+    assert status({"Authorization": f"Bearer {key}"}) == 401
+    listing = runner.invoke(args=["keys", "list"]).output
+    assert "mailer" in listing
+    assert "revoked" in listing
+    assert runner.invoke(args=["keys", "revoke", "mailer"]).exit_code != 0

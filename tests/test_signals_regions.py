@@ -1,0 +1,151 @@
+"""Pure logic: signals, regions, origins, IP truncation, action naming."""
+
+import pytest
+
+from consent.records import settle_action
+from consent.regions import region_code, resolve_region
+from consent.signals import Signals, read_signals
+from consent.sites import load_sites, origin_matches
+from core.config import BUNDLED_SITES_FILE
+from core.errors import Unprocessable
+from core.visitors import ip_prefix, ua_family
+
+DEMO = load_sites(BUNDLED_SITES_FILE).get("demo")
+HEADERS = ["CF-IPCountry", "CloudFront-Viewer-Country", "X-Country-Code"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "dnt", "gpc"),
+    [
+        ({}, False, False),
+        ({"DNT": "1"}, True, False),
+        ({"DNT": "0"}, False, False),
+        ({"Sec-GPC": "1"}, False, True),
+        ({"Sec-GPC": "true"}, False, False),
+        ({"DNT": " 1 ", "Sec-GPC": "1"}, True, True),
+    ],
+)
+def test_read_signals(headers, dnt, gpc):
+    assert read_signals(headers) == Signals(dnt=dnt, gpc=gpc)
+
+
+@pytest.mark.parametrize(
+    ("signals", "policy", "honoured"),
+    [
+        (Signals(dnt=True), "strict", True),
+        (Signals(dnt=True), "gpc", False),
+        (Signals(gpc=True), "gpc", True),
+        (Signals(), "strict", False),
+    ],
+)
+def test_signal_policy(signals, policy, honoured):
+    assert signals.honoured(policy) is honoured
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"CF-IPCountry": "de"}, "DE"),
+        ({"CF-IPCountry": "XX", "X-Country-Code": "FR"}, "FR"),
+        ({"CF-IPCountry": "T1"}, ""),
+        ({"CloudFront-Viewer-Country": "US-CA"}, "US-CA"),
+        ({"X-Country-Code": "not a country"}, ""),
+        ({}, ""),
+    ],
+)
+def test_region_code_from_trusted_headers(headers, code):
+    assert region_code(headers, HEADERS) == code
+
+
+@pytest.mark.parametrize(
+    ("code", "rule", "model"),
+    [
+        ("NO", "gdpr", "opt-in"),
+        ("CH", "gdpr", "opt-in"),
+        ("US-CO", "us-state-privacy", "opt-out"),
+        ("US-NY", "rest-of-world", "notice"),
+        ("BR", "rest-of-world", "notice"),
+        ("", "strictest-default", "opt-in"),
+    ],
+)
+def test_resolve_region(code, rule, model):
+    match = resolve_region(code, DEMO)
+    assert (match.rule, match.model) == (rule, model)
+
+
+def test_unknown_region_gets_the_strictest_configured_model():
+    site = DEMO.model_copy(update={"regions": [r for r in DEMO.regions if r.model != "opt-in"]})
+    assert resolve_region("", site).model == "opt-out"
+    assert resolve_region("", DEMO.model_copy(update={"regions": []})).model == "opt-in"
+    with_fallback = DEMO.model_copy(update={"fallback_region": "US-CA"})
+    assert resolve_region("", with_fallback).rule == "us-state-privacy"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "origin", "matches"),
+    [
+        ("https://example.com", "https://example.com", True),
+        ("https://example.com", "https://example.com:8443", False),
+        ("https://example.com", "http://example.com", False),
+        ("https://*.example.com", "https://shop.example.com", True),
+        ("https://*.example.com", "https://example.com", False),
+        ("https://*.example.com", "https://evilexample.com", False),
+        ("http://localhost:*", "http://localhost:3000", True),
+        ("http://localhost:*", "http://localhost:abc", False),
+        ("http://localhost:*", "http://localhostx:3000", False),
+    ],
+)
+def test_origin_patterns(pattern, origin, matches):
+    assert origin_matches(pattern, origin) is matches
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:abcd:12::1", "2001:db8:abcd::/48"),
+        ("::ffff:198.51.100.9", "198.51.100.0/24"),
+        ("not-an-ip", None),
+        (None, None),
+    ],
+)
+def test_ip_prefix(address, prefix):
+    assert ip_prefix(address) == prefix
+
+
+def test_ua_family():
+    chrome = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36"
+    )
+    assert ua_family(chrome) == "Chrome"
+    assert ua_family("") == ""
+
+
+ALL = {"necessary": True, "analytics": True, "marketing": True}
+NONE = {"necessary": True, "analytics": False, "marketing": False}
+SOME = {"necessary": True, "analytics": True, "marketing": False}
+
+
+@pytest.mark.parametrize(
+    ("action", "choices", "signals", "expected"),
+    [
+        (None, ALL, Signals(), "accept_all"),
+        (None, NONE, Signals(), "reject_all"),
+        (None, SOME, Signals(), "custom"),
+        ("custom", ALL, Signals(), "custom"),
+        ("withdraw", NONE, Signals(), "withdraw"),
+        ("gpc", NONE, Signals(gpc=True), "gpc"),
+        ("dnt", NONE, Signals(dnt=True), "dnt"),
+        ("accept_all", SOME, Signals(), Unprocessable),
+        ("reject_all", SOME, Signals(), Unprocessable),
+        ("gpc", NONE, Signals(dnt=True), Unprocessable),
+        ("gpc", SOME, Signals(gpc=True), Unprocessable),
+    ],
+)
+def test_settle_action(action, choices, signals, expected):
+    if expected is Unprocessable:
+        with pytest.raises(Unprocessable):
+            settle_action(action, choices, signals)
+    else:
+        assert settle_action(action, choices, signals) == expected
