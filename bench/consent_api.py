@@ -1,8 +1,9 @@
 """POST /api/v1/consents under gunicorn, against a bare Flask JSON route served the same way.
 
-Both servers run with the same gunicorn settings (gunicorn.conf.py: one gthread worker,
-8 threads) and are loaded by the same wrk, alternating, three rounds each; the report is
-the median requests/s of each and their ratio. Run: ``python -m bench.consent_api``.
+Both servers run with gunicorn.conf.py's settings (one gthread worker, 8 threads; the
+baseline without Consentry's hooks, through bench/gunicorn_bare.py) and are loaded by the
+same wrk, alternating, three rounds each; the report is the median requests/s of each and
+their ratio. Run: ``python -m bench.consent_api``.
 """
 
 import json
@@ -47,12 +48,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(app: str, port: int, env: dict) -> subprocess.Popen:
+def _serve(app: str, config: Path, port: int, env: dict) -> subprocess.Popen:
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
             "--config",
-            str(ROOT / "gunicorn.conf.py"),
+            str(config),
             app,
             "--access-logfile",
             "/dev/null",
@@ -116,8 +117,8 @@ def main() -> None:
     )
     consentry_port, bare_port = _free_port(), _free_port()
     servers = [
-        _serve("wsgi:app", consentry_port, env),
-        _serve("bench.bare_app:app", bare_port, env),
+        _serve("wsgi:app", ROOT / "gunicorn.conf.py", consentry_port, env),
+        _serve("bench.bare_app:app", ROOT / "bench" / "gunicorn_bare.py", bare_port, env),
     ]
     try:
         results = {"consentry": [], "bare": []}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, request
 
-from consent import cors, records
+from consent import chain, cors, records
 from consent.receipts import issue_receipt, read_receipt
 from consent.regions import region_code, resolve_region
 from consent.schemas import (
@@ -173,7 +173,7 @@ def verify_receipt():
 def verify_site_chain(site_id: str):
     """Recompute a site's hash chain and report the first record that breaks it."""
     _site(site_id)
-    report = records.verify_chain(site_id)
+    report = chain.verify_chain(site_id)
     return _json(ChainOut(**report.__dict__))
 
 

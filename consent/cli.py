@@ -3,14 +3,14 @@
 from datetime import UTC, datetime
 
 import click
-from events.cli import events_cli
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import cli as migrate_cli
 from flask_migrate import upgrade as sql_upgrade
 
-from consent import records
+from consent import chain, records
 from core import keys
+from events.cli import events_cli
 
 
 @click.group("db", help=migrate_cli.db.help)
@@ -102,7 +102,7 @@ def verify_sites(site_id: str | None):
     site_ids = [site_id] if site_id else list(current_app.extensions["sites"].sites)
     broken = 0
     for sid in site_ids:
-        report = records.verify_chain(sid)
+        report = chain.verify_chain(sid)
         if report.valid:
             click.echo(f"{sid}: {report.records} records, chain intact")
         else:

@@ -1,26 +1,31 @@
-"""Consent records: append a decision to its site's hash chain, read and verify the proof."""
+"""Consent records: check a decision, append it to its site's chain, read the proof back."""
 
-import hashlib
-import json
 import secrets
 import uuid
-from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, update
 
-from consent.models import GENESIS, ConsentRecord, SiteRow
+from consent import chain
+from consent.models import ConsentRecord, SiteRow
 from consent.regions import RegionMatch
 from consent.schemas import DecisionIn
 from consent.signals import Signals
 from consent.sites import NECESSARY, Site, SiteRegistry
-from core.db import as_utc, db
+from core.db import as_utc, db, write_transaction
 from core.errors import Conflict, Unprocessable
 from events import SpoolFull
 
 CLEARING_ACTIONS = ("reject_all", "withdraw", "gpc", "dnt")
+_KNOWN = (
+    select(ConsentRecord.id)
+    .where(
+        ConsentRecord.site_id == bindparam("site"),
+        ConsentRecord.consent_id == bindparam("consent"),
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,6 @@ def _append(
     if not events.has_room():
         # Checked before anything is written, so a full spool leaves no record behind.
         raise SpoolFull()
-    seq, prev_hash = _advance_chain(site, visit.now)
     if consent_id is None or not _known(site.id, consent_id):
         # Ids are always made here: a client cannot choose one, only reuse its own.
         consent_id = secrets.token_hex(16)
@@ -121,7 +125,6 @@ def _append(
         record_id=uuid.uuid4().hex,
         consent_id=consent_id,
         site_id=site.id,
-        seq=seq,
         action=action,
         choices=choices,
         lifetime=lifetime,
@@ -139,74 +142,29 @@ def _append(
         page_path=page_path,
         created_at=visit.now,
         expires_at=_expiry(site, choices, lifetime, visit.now),
-        prev_hash=prev_hash,
     )
-    record.hash = record_hash(record)
-    db.session.add(record)
-    db.session.execute(
-        update(SiteRow).where(SiteRow.id == site.id).values(chain_head=record.hash),
-        execution_options={"synchronize_session": False},
-    )
-    db.session.commit()
+    chain.append(site, record, visit.now)
     # After the commit: the SQL record is the authority, so no event exists without one.
     events.emit("consent_events", decision_event(record))
     return record
 
 
-def _advance_chain(site: Site, now: datetime) -> tuple[int, str]:
-    """Take the site's next sequence number and the hash to chain to.
-
-    The UPDATE locks the site's row (PostgreSQL) or the database (SQLite) until commit,
-    so concurrent decisions for one site queue up instead of forking the chain.
-    """
-    advance = (
-        update(SiteRow)
-        .where(SiteRow.id == site.id)
-        .values(chain_seq=SiteRow.chain_seq + 1)
-        .returning(SiteRow.chain_seq, SiteRow.chain_head)
-    )
-    options = {"synchronize_session": False}
-    row = db.session.execute(advance, execution_options=options).first()
-    if row is None:
-        _insert_sites([site], now)
-        row = db.session.execute(advance, execution_options=options).one()
-    return row.chain_seq, row.chain_head
-
-
-def _insert_sites(sites: list[Site], now: datetime) -> None:
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    rows = [
-        {
-            "id": s.id,
-            "name": s.name,
-            "policy_version": s.policy_version,
-            "chain_seq": 0,
-            "chain_head": GENESIS,
-            "updated_at": now,
-        }
-        for s in sites
-    ]
-    db.session.execute(dialect.insert(SiteRow).values(rows).on_conflict_do_nothing())
-
-
 def sync_sites(registry: SiteRegistry, now: datetime) -> None:
     """Make the sites table list every configured site with its current name and policy."""
     sites = list(registry.sites.values())
-    _insert_sites(sites, now)
-    for site in sites:
-        db.session.execute(
-            update(SiteRow)
-            .where(SiteRow.id == site.id)
-            .values(name=site.name, policy_version=site.policy_version, updated_at=now)
-        )
-    db.session.commit()
+    with write_transaction(db.engine) as conn:
+        chain.insert_sites(conn, sites, now)
+        for site in sites:
+            conn.execute(
+                update(SiteRow)
+                .where(SiteRow.id == site.id)
+                .values(name=site.name, policy_version=site.policy_version, updated_at=now)
+            )
 
 
 def _known(site_id: str, consent_id: str) -> bool:
-    query = db.select(ConsentRecord.id).where(
-        ConsentRecord.site_id == site_id, ConsentRecord.consent_id == consent_id
-    )
-    return db.session.execute(query.limit(1)).first() is not None
+    with db.engine.connect() as conn:
+        return conn.execute(_KNOWN, {"site": site_id, "consent": consent_id}).first() is not None
 
 
 def _expiry(site: Site, choices: dict[str, bool], lifetime: str, now: datetime):
@@ -215,44 +173,6 @@ def _expiry(site: Site, choices: dict[str, bool], lifetime: str, now: datetime):
     granted = any(v for c, v in choices.items() if c != NECESSARY)
     days = site.lifetime.accept_days if granted else site.lifetime.reject_days
     return now + timedelta(days=days)
-
-
-_HASHED = [
-    "record_id",
-    "consent_id",
-    "site_id",
-    "seq",
-    "action",
-    "choices",
-    "lifetime",
-    "policy_version",
-    "texts_hash",
-    "language",
-    "region",
-    "region_rule",
-    "region_model",
-    "dnt",
-    "gpc",
-    "ip_prefix",
-    "ua_family",
-    "page_origin",
-    "page_path",
-    "created_at",
-    "expires_at",
-    "prev_hash",
-]
-
-
-def record_hash(record: ConsentRecord) -> str:
-    """SHA-256 over every stored field and the previous hash: editing any of them shows."""
-    fields = {}
-    for name in _HASHED:
-        value = getattr(record, name)
-        if isinstance(value, datetime):
-            value = as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        fields[name] = value
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def decision_event(record: ConsentRecord) -> dict:
@@ -316,50 +236,6 @@ def history(consent_id: str) -> list[ConsentRecord]:
         .order_by(ConsentRecord.seq)
     )
     return list(db.session.scalars(query))
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    site: str
-    valid: bool
-    records: int
-    broken_at: int | None = None
-    reason: str | None = None
-
-
-def verify_chain(site_id: str, batch: int = 1000) -> ChainReport:
-    """Recompute a site's chain from the first record; report the first record that breaks it."""
-    head = db.session.get(SiteRow, site_id)
-    prev, expected_seq, count = GENESIS, 1, 0
-    query = (
-        db.select(ConsentRecord)
-        .where(ConsentRecord.site_id == site_id)
-        .order_by(ConsentRecord.seq)
-        .execution_options(yield_per=batch)
-    )
-    # closing(): stopping early must still release PostgreSQL's server-side cursor.
-    with closing(db.session.scalars(query)) as chain:
-        for record in chain:
-            count += 1
-            reason = _chain_fault(record, expected_seq, prev)
-            if reason:
-                return ChainReport(site_id, False, count, expected_seq, reason)
-            prev, expected_seq = record.hash, expected_seq + 1
-    if head is not None and (head.chain_head != prev or head.chain_seq != count):
-        return ChainReport(
-            site_id, False, count, expected_seq, "records after this one are missing"
-        )
-    return ChainReport(site_id, True, count)
-
-
-def _chain_fault(record: ConsentRecord, expected_seq: int, prev: str) -> str | None:
-    if record.seq != expected_seq:
-        return f"record {expected_seq} is missing"
-    if record.prev_hash != prev:
-        return "does not chain to the previous record"
-    if record_hash(record) != record.hash:
-        return "its content does not match its hash"
-    return None
 
 
 def find_record(record_id: str) -> ConsentRecord | None:

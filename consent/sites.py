@@ -13,7 +13,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.config import ConfigError
 from core.validation import describe
@@ -114,6 +122,7 @@ class Site(_Strict):
     consent_mode: dict[str, list[str]] = {}
     categories: dict[Annotated[str, Field(pattern=CATEGORY_ID)], Category]
     texts: dict[Annotated[str, Field(pattern=LANGUAGE)], Texts]
+    _texts_hashes: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("origins")
     @classmethod
@@ -162,14 +171,21 @@ class Site(_Strict):
 
     def texts_hash(self, language: str) -> str:
         """SHA-256 of the exact texts shown in ``language``: proof of what was asked."""
-        shown = {
-            "texts": self.texts[language].model_dump(),
-            "categories": {c: self.categories[c].model_dump() for c in self.categories},
-            "policy_version": self.policy_version,
-            "policy_url": self.policy_url,
-        }
-        canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return self._texts_hashes[language]
+
+    def model_post_init(self, context: object, /) -> None:
+        # Hashed once at load: every decision stores the hash of the texts it answered.
+        hashes = {}
+        for language, texts in self.texts.items():
+            shown = {
+                "texts": texts.model_dump(),
+                "categories": {c: self.categories[c].model_dump() for c in self.categories},
+                "policy_version": self.policy_version,
+                "policy_url": self.policy_url,
+            }
+            canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            hashes[language] = hashlib.sha256(canonical.encode()).hexdigest()
+        self._texts_hashes = hashes
 
 
 def origin_matches(pattern: str, origin: str) -> bool:

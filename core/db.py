@@ -1,11 +1,14 @@
 """The SQL store: one SQLAlchemy instance and its migrations."""
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -14,8 +17,25 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after commit: a view answers from what it just wrote instead of
+# reloading every attribute with another SELECT.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
+
+
+# SQLite takes one writer at a time and makes the others poll for the lock, napping 1 to
+# 100 ms between tries; queueing this process's writers here lets them go in turn instead.
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a transaction: committed at the end, rolled back on any error."""
+    with (
+        _sqlite_writer if engine.dialect.name == "sqlite" else nullcontext(),
+        engine.begin() as conn,
+    ):
+        yield conn
 
 
 @event.listens_for(Engine, "connect")

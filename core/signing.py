@@ -4,11 +4,19 @@
 key of its list and verifies with all, so the list is handed over reversed.
 """
 
+from functools import lru_cache
+
 from itsdangerous import BadData, URLSafeSerializer
 
 
 def serializer(keys: list[str], purpose: str) -> URLSafeSerializer:
     """Return a serializer whose tokens are valid only for ``purpose``."""
+    return _serializer(tuple(keys), purpose)
+
+
+@lru_cache(maxsize=64)
+def _serializer(keys: tuple[str, ...], purpose: str) -> URLSafeSerializer:
+    # Built once per key list and purpose: tokens are signed on hot paths.
     return URLSafeSerializer(list(reversed(keys)), salt=f"consentry.{purpose}")
 
 

@@ -210,7 +210,7 @@ class Pipeline:
         backoff = 0.0
         while not stopping.is_set():
             try:
-                self._round(interrupt=stopping)
+                self._round(interrupt=stopping, drain=False)
             except Exception:
                 backoff = min(BACKOFF_CAP, max(BACKOFF_FIRST, backoff * 2))
                 log.warning(
@@ -225,10 +225,10 @@ class Pipeline:
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def _round(self, deadline: float | None = None, interrupt=None) -> bool:
+    def _round(self, deadline: float | None = None, interrupt=None, drain: bool = True) -> bool:
         try:
             self._flush_drops()
-            return self._shipper.ship(deadline, interrupt)
+            return self._shipper.ship(deadline, interrupt, drain)
         finally:
             self._refresh_budget()
 

@@ -40,11 +40,22 @@ class Shipper:
         self._lock = threading.Lock()
         self.shipped_events = 0
         self.rejected_events = 0
+        self._full = False  # whether the current step shipped a batch of batch_lines
         self.last_shipped_at: str | None = None
         self.last_error: str | None = None
 
-    def ship(self, deadline: float | None = None, interrupt: threading.Event | None = None) -> bool:
-        """Ship until nothing reachable is left (True), or the deadline or interrupt (False)."""
+    def ship(
+        self,
+        deadline: float | None = None,
+        interrupt: threading.Event | None = None,
+        drain: bool = True,
+    ) -> bool:
+        """Ship until nothing reachable is left (True), or the deadline or interrupt (False).
+
+        Without ``drain``, stop after a round of partial batches (True): the background
+        loop then waits for its interval, so a busy server ships one batch a second instead
+        of a stream of tiny inserts, each costing ClickHouse a part to merge.
+        """
         wait = -1 if deadline is None else max(0.0, deadline - time.monotonic())
         if not self._lock.acquire(timeout=wait):
             return False
@@ -54,7 +65,8 @@ class Shipper:
                     return False
                 if interrupt is not None and interrupt.is_set():
                     return False
-                if not self._step():
+                self._full = False
+                if not self._step() or not (drain or self._full):
                     self.last_error = None
                     return True
         except Exception as e:
@@ -129,6 +141,7 @@ class Shipper:
             self._insert(directory, table, rows, f"{batch.token}/{table}")
         directory.ack(batch)
         self.shipped_events += lines
+        self._full |= lines >= self.batch_lines
         self.last_shipped_at = datetime.now(UTC).isoformat()
         return True
 

@@ -163,7 +163,7 @@ def test_concurrent_decisions_keep_one_unbroken_chain(app):
     with app.app_context():
         seqs = db.session.scalars(db.select(ConsentRecord.seq).order_by(ConsentRecord.seq)).all()
         assert seqs == list(range(1, 25))
-        from consent.records import verify_chain
+        from consent.chain import verify_chain
 
         assert verify_chain("demo").valid
     assert clickhouse_rows(app, "SELECT count(), uniqExact(event_id) FROM consent_events") == [

@@ -4,8 +4,8 @@ import pytest
 from factories import post_decision
 from sqlalchemy import update
 
+from consent.chain import record_hash, verify_chain
 from consent.models import ConsentRecord
-from consent.records import verify_chain
 from core.db import db
 from core.keys import ApiKey
 
@@ -43,8 +43,6 @@ def test_the_chain_detects_an_edited_record(app, client, edit, broken_at, reason
             record.created_at = record.created_at.replace(year=2020)
         elif edit.get("rehash"):
             # A careful forger edits the record and fixes its own hash: the next link breaks.
-            from consent.records import record_hash
-
             record.action = "reject_all"
             record.hash = record_hash(record)
         else:
@@ -113,8 +111,6 @@ def test_receipts_verify_and_tampered_ones_do_not(app, client):
         db.session.execute(update(ConsentRecord).values(action="custom"))
         db.session.commit()
         record = db.session.scalars(db.select(ConsentRecord)).one()
-        from consent.records import record_hash
-
         record.hash = record_hash(record)
         db.session.commit()
     assert _verify(client, body["receipt"])["matches_record"] is False

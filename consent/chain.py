@@ -1,0 +1,174 @@
+"""Each site's hash chain: records appended one transaction each, verified from the start.
+
+Every record stores the hash of its site's previous record, so editing, removing or
+reordering one breaks the chain at that point; the site row keeps the head and length,
+so removing the newest records shows too.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from consent.models import GENESIS, ConsentRecord, SiteRow
+from consent.sites import Site
+from core.db import as_utc, db, write_transaction
+
+SITES = SiteRow.__table__
+RECORDS = ConsentRecord.__table__
+_STORED = [c.key for c in RECORDS.columns if c.key != "id"]
+# Built once: every decision runs them.
+_ADVANCE = (
+    update(SITES)
+    .where(SITES.c.id == bindparam("site"))
+    .values(chain_seq=SITES.c.chain_seq + 1)
+    .returning(SITES.c.chain_seq, SITES.c.chain_head)
+)
+_MOVE_HEAD = (
+    update(SITES).where(SITES.c.id == bindparam("site")).values(chain_head=bindparam("head"))
+)
+_INSERT = insert(RECORDS)
+
+# Every stored field but the chain's own (seq, prev_hash, hash), which link_hash covers.
+_CONTENT = [
+    "record_id",
+    "consent_id",
+    "site_id",
+    "action",
+    "choices",
+    "lifetime",
+    "policy_version",
+    "texts_hash",
+    "language",
+    "region",
+    "region_rule",
+    "region_model",
+    "dnt",
+    "gpc",
+    "ip_prefix",
+    "ua_family",
+    "page_origin",
+    "page_path",
+    "created_at",
+    "expires_at",
+]
+
+
+def content_hash(record: ConsentRecord) -> str:
+    """SHA-256 of a record's content: every field a visitor's proof depends on."""
+    fields = {}
+    for name in _CONTENT:
+        value = getattr(record, name)
+        if isinstance(value, datetime):
+            value = as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        fields[name] = value
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def link_hash(prev_hash: str, seq: int, content: str) -> str:
+    """Chain a record's content to its place and predecessor."""
+    return hashlib.sha256(f"{prev_hash}:{seq}:{content}".encode()).hexdigest()
+
+
+def record_hash(record: ConsentRecord) -> str:
+    """Recompute the hash a stored record must carry."""
+    return link_hash(record.prev_hash, record.seq, content_hash(record))
+
+
+# --- appending ------------------------------------------------------------------------
+
+
+def append(site: Site, record: ConsentRecord, now: datetime) -> None:
+    """Give ``record`` its place in its site's chain and commit it."""
+    # Hashed before the chain is locked: inside, only the link to the previous record is.
+    content = content_hash(record)
+    with write_transaction(db.engine) as conn:
+        record.seq, record.prev_hash = _advance(conn, site, now)
+        record.hash = link_hash(record.prev_hash, record.seq, content)
+        # Core statements: the record is written once and never changed, so the ORM's
+        # unit of work would only add cost on the busiest write path.
+        conn.execute(_INSERT, [{c: getattr(record, c) for c in _STORED}])
+        conn.execute(_MOVE_HEAD, {"site": site.id, "head": record.hash})
+
+
+def _advance(conn: Connection, site: Site, now: datetime) -> tuple[int, str]:
+    """Take the next place in the site's chain; return it and the hash to chain to.
+
+    The UPDATE locks the site's row (PostgreSQL) or the database (SQLite) until commit,
+    so concurrent writers queue up instead of forking the chain.
+    """
+    row = conn.execute(_ADVANCE, {"site": site.id}).first()
+    if row is None:
+        insert_sites(conn, [site], now)
+        row = conn.execute(_ADVANCE, {"site": site.id}).one()
+    return row.chain_seq, row.chain_head
+
+
+def insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None:
+    """Add rows for sites the table does not list yet, with empty chains."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    rows = [
+        {
+            "id": s.id,
+            "name": s.name,
+            "policy_version": s.policy_version,
+            "chain_seq": 0,
+            "chain_head": GENESIS,
+            "updated_at": now,
+        }
+        for s in sites
+    ]
+    conn.execute(dialect.insert(SITES).values(rows).on_conflict_do_nothing())
+
+
+# --- verifying ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    site: str
+    valid: bool
+    records: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(site_id: str, batch: int = 1000) -> ChainReport:
+    """Recompute a site's chain from the first record; report the first record that breaks it."""
+    head = db.session.get(SiteRow, site_id)
+    prev, expected_seq, count = GENESIS, 1, 0
+    query = (
+        db.select(ConsentRecord)
+        .where(ConsentRecord.site_id == site_id)
+        .order_by(ConsentRecord.seq)
+        .execution_options(yield_per=batch)
+    )
+    # closing(): stopping early must still release PostgreSQL's server-side cursor.
+    with closing(db.session.scalars(query)) as chain:
+        for record in chain:
+            count += 1
+            reason = _fault(record, expected_seq, prev)
+            if reason:
+                return ChainReport(site_id, False, count, expected_seq, reason)
+            prev, expected_seq = record.hash, expected_seq + 1
+    if head is not None and (head.chain_head != prev or head.chain_seq != count):
+        return ChainReport(
+            site_id, False, count, expected_seq, "records after this one are missing"
+        )
+    return ChainReport(site_id, True, count)
+
+
+def _fault(record: ConsentRecord, expected_seq: int, prev: str) -> str | None:
+    if record.seq != expected_seq:
+        return f"record {expected_seq} is missing"
+    if record.prev_hash != prev:
+        return "does not chain to the previous record"
+    if record_hash(record) != record.hash:
+        return "its content does not match its hash"
+    return None
