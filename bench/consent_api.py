@@ -3,7 +3,8 @@
 Both servers run with gunicorn.conf.py's settings (one gthread worker, 8 threads; the
 baseline without Consentry's hooks, through bench/gunicorn_bare.py) and are loaded by the
 same wrk, alternating, three rounds each; the report is the median requests/s of each and
-their ratio. Run: ``python -m bench.consent_api``.
+their ratio. Run: ``python -m bench.consent_api``; ``BENCH_SPOOL_ONLY=1`` serves with an
+unreachable ClickHouse, so events only go to the spool (the embedded engine's share).
 """
 
 import json
@@ -24,6 +25,7 @@ BIN = Path(sys.executable).parent
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SPOOL_ONLY = os.environ.get("BENCH_SPOOL_ONLY") == "1"
 
 BODY = {
     "site": "demo",
@@ -115,6 +117,10 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
+    if SPOOL_ONLY:
+        # Nothing answers here: events stay in the spool, so the run shows what the
+        # embedded engine costs when it shares the machine's cores with the web worker.
+        env["CONSENTRY_CLICKHOUSE_URL"] = "http://127.0.0.1:9/unreachable"
     consentry_port, bare_port = _free_port(), _free_port()
     servers = [
         _serve("wsgi:app", ROOT / "gunicorn.conf.py", consentry_port, env),
