@@ -3,7 +3,7 @@
 from importlib.metadata import version
 
 from flask import Blueprint, jsonify, render_template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from consent.openapi import openapi_document
 
@@ -24,6 +24,15 @@ def openapi_json():
 def api_page():
     """Render the API reference from the OpenAPI document."""
     return render_template("docs/api.html", doc=_document())
+
+
+@bp.app_template_filter("code_spans")
+def code_spans(text: str) -> Markup:
+    """Show `backticked` words of a description as code, escaping everything else."""
+    parts = text.split("`")
+    return Markup("").join(
+        Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts)
+    )
 
 
 @bp.app_template_filter("schema_type")
