@@ -4,10 +4,13 @@ import hashlib
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Blueprint, current_app, request
+from pydantic import BaseModel
 
 from consent import chain, cors, records
+from consent.models import ConsentRecord
 from consent.receipts import issue_receipt, read_receipt
 from consent.regions import region_code, resolve_region
 from consent.schemas import (
@@ -29,6 +32,8 @@ from core.db import as_utc
 from core.errors import BadRequest, NotFound
 from core.requests import parse_body
 from core.visitors import ip_prefix, ua_family
+
+M = TypeVar("M", bound=BaseModel)
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
 cors.install(bp)
@@ -128,18 +133,13 @@ def get_consent(consent_id: str):
     site = _site(latest.site_id)
     cors.check_origin(site)
     expires = as_utc(latest.expires_at)
-    state = ConsentStateOut(
-        consent_id=latest.consent_id,
+    state = _from_record(
+        ConsentStateOut,
+        latest,
         site=latest.site_id,
-        action=latest.action,
-        choices=latest.choices,
-        lifetime=latest.lifetime,
-        policy_version=latest.policy_version,
-        created_at=as_utc(latest.created_at),
-        expires_at=expires,
         expired=expires is not None and expires <= datetime.now(UTC),
         outdated=latest.policy_version != site.policy_version,
-        history=[_record_out(r) for r in history],
+        history=[_from_record(RecordOut, r) for r in history],
     )
     return _json(state)
 
@@ -177,40 +177,12 @@ def verify_site_chain(site_id: str):
     return _json(ChainOut(**report.__dict__))
 
 
-def _decision_out(record) -> DecisionOut:
-    return DecisionOut(
-        consent_id=record.consent_id,
-        record_id=record.record_id,
-        action=record.action,
-        choices=record.choices,
-        lifetime=record.lifetime,
-        policy_version=record.policy_version,
-        expires_at=as_utc(record.expires_at),
-        receipt=issue_receipt(current_app.config["SECRET_KEYS"], record),
-    )
+def _decision_out(record: ConsentRecord) -> DecisionOut:
+    receipt = issue_receipt(current_app.config["SECRET_KEYS"], record)
+    return _from_record(DecisionOut, record, receipt=receipt)
 
 
-def _record_out(record) -> RecordOut:
-    return RecordOut(
-        record_id=record.record_id,
-        seq=record.seq,
-        action=record.action,
-        choices=record.choices,
-        lifetime=record.lifetime,
-        policy_version=record.policy_version,
-        texts_hash=record.texts_hash,
-        language=record.language,
-        region=record.region,
-        region_rule=record.region_rule,
-        region_model=record.region_model,
-        dnt=record.dnt,
-        gpc=record.gpc,
-        ip_prefix=record.ip_prefix,
-        ua_family=record.ua_family,
-        page_origin=record.page_origin,
-        page_path=record.page_path,
-        created_at=as_utc(record.created_at),
-        expires_at=as_utc(record.expires_at),
-        prev_hash=record.prev_hash,
-        hash=record.hash,
-    )
+def _from_record(model: type[M], record: ConsentRecord, **extra) -> M:
+    """Build a response model from a record's same-named fields, plus ``extra``."""
+    fields = {name: getattr(record, name) for name in model.model_fields if name not in extra}
+    return model.model_validate(fields | extra)

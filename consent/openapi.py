@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 description of the HTTP API, built from the same models that validate it."""
 
 import re
+from dataclasses import dataclass
 from functools import cache
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from consent import schemas as s
@@ -28,117 +30,63 @@ CONSENT_ID = {
     "schema": {"type": "string", "pattern": s.CONSENT_ID},
 }
 
-# (method, path, summary, description, parameters, request model, (status, model), errors, auth)
+
+@dataclass(frozen=True)
+class Op:
+    """One documented operation; later issues add theirs to OPERATIONS."""
+
+    method: str
+    path: str
+    summary: str
+    description: str = ""
+    parameters: tuple[dict, ...] = ()
+    body: type[BaseModel] | None = None
+    status: int = 200
+    answer: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    auth: bool = False
+
+
+LANG = {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}}
+BODY_ERRORS = (400, 413, 415, 422)
+
 OPERATIONS = [
-    (
-        "get",
-        "/api/v1/sites/{site_id}/config",
-        "Banner config for this visitor",
-        "Resolved for the region (trusted header), language (`lang`, then Accept-Language, "
-        "then the site default) and DNT/GPC. Sends an ETag; If-None-Match answers 304.",
-        [SITE_ID, {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}}],
-        None,
-        (200, s.SiteConfigOut),
-        [403, 404],
-        False,
-    ),
-    (
-        "post",
-        "/api/v1/sites/{site_id}/impressions",
-        "Count a banner impression",
-        "Anonymous; feeds consent rates in ClickHouse.",
-        [SITE_ID],
-        s.ImpressionIn,
-        (204, None),
-        [400, 403, 404, 413, 415, 422, 503],
-        False,
-    ),
-    (
-        "post",
-        "/api/v1/consents",
-        "Record a decision",
-        "Appends a proof record to the site's hash chain and returns a signed receipt. "
-        "`necessary` is always stored as granted; missing categories are refused.",
-        [],
-        s.DecisionIn,
-        (201, s.DecisionOut),
-        [400, 403, 404, 409, 413, 415, 422, 503],
-        False,
-    ),
-    (
-        "get",
-        "/api/v1/consents/{consent_id}",
-        "Current state and full history",
-        "",
-        [CONSENT_ID],
-        None,
-        (200, s.ConsentStateOut),
-        [400, 403, 404],
-        False,
-    ),
-    (
-        "delete",
-        "/api/v1/consents/{consent_id}",
-        "Withdraw every optional category",
-        "Appends a `withdraw` record; nothing is deleted.",
-        [CONSENT_ID],
-        None,
-        (200, s.DecisionOut),
-        [400, 403, 404, 503],
-        False,
-    ),
-    (
-        "post",
-        "/api/v1/receipts/verify",
-        "Check a receipt",
-        "Valid when one of the server's keys (current or rotated out) signed it.",
-        [],
-        s.ReceiptCheckIn,
-        (200, s.ReceiptCheckOut),
-        [400, 413, 415, 422],
-        False,
-    ),
-    (
-        "get",
-        "/api/v1/sites/{site_id}/chain",
-        "Verify a site's hash chain",
-        "Recomputes every record's hash; reports the first one that was edited, removed "
-        "or reordered.",
-        [SITE_ID],
-        None,
-        (200, s.ChainOut),
-        [401, 404],
-        True,
-    ),
-    ("get", "/api/v1/openapi.json", "This document", "", [], None, (200, None), [], False),
-    (
-        "get",
-        "/healthz",
-        "Health of SQL, ClickHouse and the spool",
-        "200 while SQL works (status `degraded` if ClickHouse is down: events wait in the "
-        "spool); 503 when SQL is down.",
-        [],
-        None,
-        (200, s.HealthOut),
-        [503],
-        False,
-    ),
-    (
-        "get",
-        "/.well-known/gpc.json",
-        "Global Privacy Control support",
-        "",
-        [],
-        None,
-        (200, s.GpcOut),
-        [],
-        False,
-    ),
-]
+    Op("get", "/api/v1/sites/{site_id}/config", "Banner config for this visitor",
+       "Resolved for the region (trusted header), language (`lang`, then Accept-Language, "
+       "then the site default) and DNT/GPC. Sends an ETag; If-None-Match answers 304.",
+       parameters=(SITE_ID, LANG), answer=s.SiteConfigOut, errors=(403, 404)),
+    Op("post", "/api/v1/sites/{site_id}/impressions", "Count a banner impression",
+       "Anonymous; feeds consent rates in ClickHouse.",
+       parameters=(SITE_ID,), body=s.ImpressionIn, status=204,
+       errors=(*BODY_ERRORS, 403, 404, 503)),
+    Op("post", "/api/v1/consents", "Record a decision",
+       "Appends a proof record to the site's hash chain and returns a signed receipt. "
+       "`necessary` is always stored as granted; missing categories are refused.",
+       body=s.DecisionIn, status=201, answer=s.DecisionOut,
+       errors=(*BODY_ERRORS, 403, 404, 409, 503)),
+    Op("get", "/api/v1/consents/{consent_id}", "Current state and full history",
+       parameters=(CONSENT_ID,), answer=s.ConsentStateOut, errors=(400, 403, 404)),
+    Op("delete", "/api/v1/consents/{consent_id}", "Withdraw every optional category",
+       "Appends a `withdraw` record; nothing is deleted.",
+       parameters=(CONSENT_ID,), answer=s.DecisionOut, errors=(400, 403, 404, 503)),
+    Op("post", "/api/v1/receipts/verify", "Check a receipt",
+       "Valid when one of the server's keys (current or rotated out) signed it.",
+       body=s.ReceiptCheckIn, answer=s.ReceiptCheckOut, errors=BODY_ERRORS),
+    Op("get", "/api/v1/sites/{site_id}/chain", "Verify a site's hash chain",
+       "Recomputes every record's hash; reports the first one that was edited, removed "
+       "or reordered.",
+       parameters=(SITE_ID,), answer=s.ChainOut, errors=(401, 404), auth=True),
+    Op("get", "/api/v1/openapi.json", "This document"),
+    Op("get", "/healthz", "Health of SQL, ClickHouse and the spool",
+       "200 while SQL works (status `degraded` if ClickHouse is down: events wait in the "
+       "spool); 503 when SQL is down.",
+       answer=s.HealthOut, errors=(503,)),
+    Op("get", "/.well-known/gpc.json", "Global Privacy Control support", answer=s.GpcOut),
+]  # fmt: skip
 
 
 def _schemas() -> tuple[dict, dict]:
-    models = {m for op in OPERATIONS for m in (op[5], op[6][1]) if m is not None}
+    models = {m for op in OPERATIONS for m in (op.body, op.answer) if m is not None}
     models.add(s.ErrorOut)
     keys, top = models_json_schema(
         [(m, "validation" if m.__name__.endswith("In") else "serialization") for m in models],
@@ -157,23 +105,23 @@ def openapi_document(version: str) -> dict:
     refs, components = _schemas()
     error = {"$ref": "#/components/schemas/ErrorOut"}
     paths: dict[str, dict] = {}
-    for method, path, summary, description, params, body, (status, out), errors, auth in OPERATIONS:
-        name = "_".join(filter(None, re.split(r"[^a-z0-9]+", f"{method} {path}".lower())))
-        operation = {"summary": summary, "operationId": name, "parameters": params}
-        if description:
-            operation["description"] = description
-        if body is not None:
-            operation["requestBody"] = {"required": True, "content": _content(refs[body])}
+    for op in OPERATIONS:
+        name = "_".join(filter(None, re.split(r"[^a-z0-9]+", f"{op.method} {op.path}".lower())))
+        operation = {"summary": op.summary, "operationId": name, "parameters": list(op.parameters)}
+        if op.description:
+            operation["description"] = op.description
+        if op.body is not None:
+            operation["requestBody"] = {"required": True, "content": _content(refs[op.body])}
         ok: dict = {"description": "OK"}
-        if out is not None:
-            ok["content"] = _content(refs[out])
-        operation["responses"] = {str(status): ok} | {
+        if op.answer is not None:
+            ok["content"] = _content(refs[op.answer])
+        operation["responses"] = {str(op.status): ok} | {
             str(code): {"description": ERROR_TEXT[code], "content": _content(error)}
-            for code in errors
+            for code in sorted(op.errors)
         }
-        if auth:
+        if op.auth:
             operation["security"] = [{"apiKey": []}]
-        paths.setdefault(path, {})[method] = operation
+        paths.setdefault(op.path, {})[op.method] = operation
     return {
         "openapi": "3.1.0",
         "info": {

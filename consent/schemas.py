@@ -3,15 +3,18 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from consent.sites import CATEGORY_ID, LANGUAGE, SITE_ID, Cookie, Texts
 from consent.sites import Lifetime as SiteLifetime
+from core.db import as_utc
 
 CONSENT_ID = r"^[0-9a-f]{32}$"
 Action = Literal["accept_all", "reject_all", "custom", "withdraw", "gpc", "dnt"]
 Lifetime = Literal["session", "persistent"]
 PagePath = Annotated[str, Field(max_length=512, pattern=r"^/")]
+# Stored times come back naive from SQLite and aware from PostgreSQL: always answer in UTC.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class _In(BaseModel):
@@ -63,7 +66,7 @@ class DecisionOut(_Out):
     choices: dict[str, bool]
     lifetime: Lifetime
     policy_version: str
-    expires_at: datetime | None = Field(description="null for a session decision")
+    expires_at: UtcDatetime | None = Field(description="null for a session decision")
     receipt: str
 
 
@@ -87,8 +90,8 @@ class RecordOut(_Out):
     ua_family: str | None
     page_origin: str | None
     page_path: str | None
-    created_at: datetime
-    expires_at: datetime | None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None
     prev_hash: str
     hash: str
 
@@ -100,8 +103,8 @@ class ConsentStateOut(_Out):
     choices: dict[str, bool]
     lifetime: Lifetime
     policy_version: str
-    created_at: datetime
-    expires_at: datetime | None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None
     expired: bool
     outdated: bool = Field(description="the site's policy version changed since this decision")
     history: list[RecordOut] = Field(description="every record of this consent id, oldest first")

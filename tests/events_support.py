@@ -141,10 +141,7 @@ def gunicorn(
 ) -> Iterator[subprocess.Popen]:
     """Run the test app under gunicorn in its own process group; yield it, port in ``.port``."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
+    args = [
         f"--workers={workers}",
         "--threads=4" if workers == 1 else "--threads=1",
         f"--bind=127.0.0.1:{port}",
@@ -152,16 +149,28 @@ def gunicorn(
         "events_support:create_server_app()",
     ]
     variables = {"EV_DATA_DIR": str(data_dir), "EV_CLICKHOUSE_URL": clickhouse_url, **env}
+    with serve(args, subprocess_env(**variables), TESTS_DIR, port, "/ready") as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def serve(
+    args: list[str], env: dict[str, str], cwd: Path, port: int, ready: str
+) -> Iterator[subprocess.Popen]:
+    """Run ``gunicorn ARGS`` in its own process group until ``ready`` answers 200 on ``port``.
+
+    Yields the process (its port in ``.port``); SIGKILLs the whole group at the end.
+    """
     proc = subprocess.Popen(
-        cmd,
-        env=subprocess_env(**variables),
-        cwd=TESTS_DIR,
+        [sys.executable, "-m", "gunicorn", *args],
+        env=env,
+        cwd=cwd,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_ready(port, proc)
+        _wait_ready(port, proc, ready)
         proc.port = port
         yield proc
     finally:
@@ -171,14 +180,14 @@ def gunicorn(
         proc.stderr.close()
 
 
-def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+def _wait_ready(port: int, proc: subprocess.Popen, path: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
         try:
-            if get(port, "/ready") == "ok":
-                return
+            get(port, path)
+            return
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not become ready")

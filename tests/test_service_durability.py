@@ -18,7 +18,14 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
-from events_support import chdb_url, closed_port_url, free_port, run_helper, subprocess_env
+from events_support import (
+    chdb_url,
+    closed_port_url,
+    free_port,
+    run_helper,
+    serve,
+    subprocess_env,
+)
 from factories import POLICY, clickhouse_rows, decision
 
 from consent.models import ConsentRecord
@@ -86,33 +93,9 @@ def _service(data_dir: Path, clickhouse_url: str, **env: str):
         capture_output=True,
         timeout=120,
     )
-    proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-        env=environment,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-3000:])
-            try:
-                _request(port, "GET", "/healthz")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        proc.port = port
+    args = ["--config", "gunicorn.conf.py", "wsgi:app"]
+    with serve(args, environment, ROOT, port, "/healthz") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
 
 
 def _record_ids(data_dir: Path) -> list[str]:
