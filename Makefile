@@ -32,7 +32,7 @@ format: install
 	$(BIN)/ruff format .
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov
 
 bench: install
 	$(BIN)/python -m bench.shipper

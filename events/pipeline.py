@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from events import schema
 from events.backlog import Backlog, BacklogMeter
@@ -294,16 +294,3 @@ class EventPipeline:
         )
         app.extensions["events"] = pipeline
         return pipeline
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """Return the current app's pipeline."""
-        return current_app.extensions["events"]
-
-    def emit(self, table: str, row: dict[str, Any]) -> None:
-        """Append one event to the current app's spool."""
-        self.pipeline.emit(table, row)
-
-    def count_drop(self, reason: str, source: str) -> None:
-        """Count one dropped hit in the current app's pipeline."""
-        self.pipeline.count_drop(reason, source)

@@ -1,11 +1,14 @@
 """Proof of consent: the hash chain shows edits, receipts verify, keys rotate."""
 
+from pathlib import Path
+
 import pytest
 from factories import post_decision
 from sqlalchemy import update
 
 from consent.chain import record_hash, verify_chain
-from consent.models import ConsentRecord
+from consent.models import ConsentRecord, SiteRow
+from consent.sites import load_sites
 from core.db import db
 from core.keys import ApiKey
 
@@ -161,3 +164,22 @@ def test_api_keys_are_stored_hashed_and_checked(app, client, runner):
     assert "mailer" in listing
     assert "revoked" in listing
     assert runner.invoke(args=["keys", "revoke", "mailer"]).exit_code != 0
+
+
+def test_db_upgrade_migrates_both_stores_and_syncs_sites(app, runner, tmp_path):
+    renamed = tmp_path / "sites.toml"
+    text = (Path(app.config["SITES_FILE"])).read_text()
+    renamed.write_text(text.replace('name = "Consentry demo"', 'name = "Renamed demo"'))
+    app.config["SITES_FILE"] = str(renamed)
+    app.extensions["sites"] = load_sites(renamed)
+
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "SQL: up to date; sites synced." in result.output
+    assert "ClickHouse: up to date." in result.output
+    with app.app_context():
+        assert db.session.get(SiteRow, "demo").name == "Renamed demo"
+        applied = app.extensions["events"].clickhouse.query(
+            "SELECT name FROM schema_migrations ORDER BY version"
+        )
+    assert applied == [("0001_consent_events",), ("0002_dropped_hits",)]
