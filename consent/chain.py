@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.models import GENESIS, ConsentRecord, SiteRow
-from consent.sites import Site
+from consent.sites import Site, SiteRegistry
 from core.db import as_utc, db, write_transaction
 
 SITES = SiteRow.__table__
@@ -105,12 +105,12 @@ def _advance(conn: Connection, site: Site, now: datetime) -> tuple[int, str]:
     """
     row = conn.execute(_ADVANCE, {"site": site.id}).first()
     if row is None:
-        insert_sites(conn, [site], now)
+        _insert_sites(conn, [site], now)
         row = conn.execute(_ADVANCE, {"site": site.id}).one()
     return row.chain_seq, row.chain_head
 
 
-def insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None:
+def _insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None:
     """Add rows for sites the table does not list yet, with empty chains."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     rows = [
@@ -125,6 +125,19 @@ def insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None
         for s in sites
     ]
     conn.execute(dialect.insert(SITES).values(rows).on_conflict_do_nothing())
+
+
+def sync_sites(registry: SiteRegistry, now: datetime) -> None:
+    """Make the sites table list every configured site with its current name and policy."""
+    sites = list(registry.sites.values())
+    with write_transaction(db.engine) as conn:
+        _insert_sites(conn, sites, now)
+        for site in sites:
+            conn.execute(
+                update(SITES)
+                .where(SITES.c.id == site.id)
+                .values(name=site.name, policy_version=site.policy_version, updated_at=now)
+            )
 
 
 # --- verifying ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from flask_migrate import cli as migrate_cli
 from flask_migrate import upgrade as sql_upgrade
 
-from consent import chain, records
+from consent import chain
 from core import keys
 from events.cli import events_cli
 
@@ -29,7 +29,7 @@ def db_cli(ctx, directory, x_arg):
 def upgrade(sql_only: bool, revision: str):
     """Apply SQL (Alembic) and ClickHouse migrations, then sync sites from the sites file."""
     sql_upgrade(revision=revision)
-    records.sync_sites(current_app.extensions["sites"], datetime.now(UTC))
+    chain.sync_sites(current_app.extensions["sites"], datetime.now(UTC))
     click.echo("SQL: up to date; sites synced.")
     if sql_only:
         return

@@ -50,7 +50,7 @@ class ConsentRecord(db.Model):
     gpc: Mapped[bool] = mapped_column(Boolean)
     ip_prefix: Mapped[str | None] = mapped_column(String(64))
     ua_family: Mapped[str | None] = mapped_column(String(64))
-    page_origin: Mapped[str | None] = mapped_column(String(255))
+    page_origin: Mapped[str | None] = mapped_column(String(320))
     page_path: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,15 +5,15 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 
 from consent import chain
-from consent.models import ConsentRecord, SiteRow
+from consent.models import ConsentRecord
 from consent.regions import RegionMatch
 from consent.schemas import DecisionIn
 from consent.signals import Signals
-from consent.sites import NECESSARY, Site, SiteRegistry
-from core.db import as_utc, db, write_transaction
+from consent.sites import NECESSARY, Site
+from core.db import as_utc, db
 from core.errors import Conflict, Unprocessable
 from events import SpoolFull
 
@@ -147,19 +147,6 @@ def _append(
     # After the commit: the SQL record is the authority, so no event exists without one.
     events.emit("consent_events", decision_event(record))
     return record
-
-
-def sync_sites(registry: SiteRegistry, now: datetime) -> None:
-    """Make the sites table list every configured site with its current name and policy."""
-    sites = list(registry.sites.values())
-    with write_transaction(db.engine) as conn:
-        chain.insert_sites(conn, sites, now)
-        for site in sites:
-            conn.execute(
-                update(SiteRow)
-                .where(SiteRow.id == site.id)
-                .values(name=site.name, policy_version=site.policy_version, updated_at=now)
-            )
 
 
 def _known(site_id: str, consent_id: str) -> bool:

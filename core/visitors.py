@@ -26,4 +26,4 @@ def ua_family(user_agent: str) -> str:
     """Return the browser family (``Chrome``, ``Firefox``…); parsing costs ~1.5 ms, so cached."""
     if not user_agent:
         return ""
-    return user_agents.parse(user_agent).browser.family
+    return user_agents.parse(user_agent).browser.family[:64]

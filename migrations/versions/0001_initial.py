@@ -44,7 +44,7 @@ def upgrade():
         sa.Column("gpc", sa.Boolean(), nullable=False),
         sa.Column("ip_prefix", sa.String(64), nullable=True),
         sa.Column("ua_family", sa.String(64), nullable=True),
-        sa.Column("page_origin", sa.String(255), nullable=True),
+        sa.Column("page_origin", sa.String(320), nullable=True),
         sa.Column("page_path", sa.String(512), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
