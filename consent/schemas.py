@@ -12,7 +12,8 @@ from core.db import as_utc
 CONSENT_ID = r"^[0-9a-f]{32}$"
 Action = Literal["accept_all", "reject_all", "custom", "withdraw", "gpc", "dnt"]
 Lifetime = Literal["session", "persistent"]
-PagePath = Annotated[str, Field(max_length=512, pattern=r"^/")]
+# A path as the page saw it; control characters (NUL included) never belong in one.
+PagePath = Annotated[str, Field(max_length=512, pattern=r"^/[^\x00-\x1f\x7f]*$")]
 # Stored times come back naive from SQLite and aware from PostgreSQL: always answer in UTC.
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 

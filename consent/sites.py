@@ -190,6 +190,8 @@ class Site(_Strict):
 
 def origin_matches(pattern: str, origin: str) -> bool:
     """Match an origin against ``scheme://host[:port]``, ``:*`` any port, ``*.`` subdomains."""
+    if not _ORIGIN.match(origin) or "*" in origin:
+        return False
     scheme, _, rest = pattern.partition("://")
     o_scheme, _, o_rest = origin.partition("://")
     if scheme != o_scheme or not o_rest:

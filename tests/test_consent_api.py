@@ -209,6 +209,7 @@ BAD_POSTS = [
     ("outdated policy", decision(policy_version="2020-01-01"), None, {}, 409, "policy_outdated"),
     ("consent id malformed", decision(consent_id="not-a-consent-id"), None, {}, 422, "invalid"),
     ("page not a path", decision(page="https://evil.example/"), None, {}, 422, "invalid"),
+    ("page with a NUL", decision(page="/a\u0000b"), None, {}, 422, "invalid"),
     (
         "accept_all refusing",
         decision(action="accept_all", choices={}),
@@ -301,6 +302,7 @@ def test_a_disallowed_origin_cannot_read_or_withdraw(client):
         ("http://localhost", True),
         ("https://localhost:5173", False),
         ("http://localhost.evil.example:80", False),
+        ("http://local\u0000host:80", False),
         ("https://evil.example", False),
         ("null", False),
     ],

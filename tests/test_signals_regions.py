@@ -93,6 +93,8 @@ def test_unknown_region_gets_the_strictest_configured_model():
         ("http://localhost:*", "http://localhost:3000", True),
         ("http://localhost:*", "http://localhost:abc", False),
         ("http://localhost:*", "http://localhostx:3000", False),
+        ("https://*.example.com", "https://a\u0000b.example.com", False),
+        ("https://*.example.com", "https://*.example.com", False),
     ],
 )
 def test_origin_patterns(pattern, origin, matches):
