@@ -66,7 +66,7 @@ def _visit(site: Site, origin: str | None) -> records.Visit:
 
 
 def _consent_id(value: str) -> str:
-    if not _CONSENT_ID.match(value):
+    if not _CONSENT_ID.fullmatch(value):
         raise BadRequest("a consent id is 32 lowercase hex characters", code="invalid_consent_id")
     return value
 

@@ -59,7 +59,7 @@ def region_code(headers: Mapping[str, str], header_names: list[str]) -> str:
     """Return the first usable country or subdivision code from the trusted headers."""
     for name in header_names:
         value = (headers.get(name) or "").strip().upper()
-        if _CODE.match(value) and value not in _UNKNOWN:
+        if _CODE.fullmatch(value) and value not in _UNKNOWN:
             return value
     return ""
 

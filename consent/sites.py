@@ -128,7 +128,7 @@ class Site(_Strict):
     @classmethod
     def _check_origins(cls, origins: list[str]) -> list[str]:
         for origin in origins:
-            if not _ORIGIN.match(origin):
+            if not _ORIGIN.fullmatch(origin):
                 raise ValueError(
                     f"{origin!r} is not an origin like https://example.com, "
                     "https://*.example.com or http://localhost:*"
@@ -190,7 +190,7 @@ class Site(_Strict):
 
 def origin_matches(pattern: str, origin: str) -> bool:
     """Match an origin against ``scheme://host[:port]``, ``:*`` any port, ``*.`` subdomains."""
-    if not _ORIGIN.match(origin) or "*" in origin:
+    if not _ORIGIN.fullmatch(origin) or "*" in origin:
         return False
     scheme, _, rest = pattern.partition("://")
     o_scheme, _, o_rest = origin.partition("://")
