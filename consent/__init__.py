@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from consent import api, cli, docs, health
+from consent import api, cli, docs, pages
 from consent.sites import load_sites
 from core.config import load_config
 from core.db import db, migrate
@@ -43,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     events.init_app(app, schema_dir=ROOT / "migrations" / "clickhouse")
 
     register_error_handlers(app)
-    for blueprint in (api.bp, docs.bp, health.bp):
+    for blueprint in (api.bp, docs.bp, pages.bp):
         app.register_blueprint(blueprint)
     app.after_request(_security_headers)
     cli.register(app)

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from core.db import db
 
-bp = Blueprint("health", __name__)
+bp = Blueprint("pages", __name__)
 
 # The date our GPC support statement last changed (https://privacycg.github.io/gpc-spec/).
 GPC_LAST_UPDATE = date(2026, 11, 1)
