@@ -122,11 +122,11 @@ def main() -> None:
         # embedded engine costs when it shares the machine's cores with the web worker.
         env["CONSENTRY_CLICKHOUSE_URL"] = "http://127.0.0.1:9/unreachable"
     consentry_port, bare_port = _free_port(), _free_port()
-    servers = [
-        _serve("wsgi:app", ROOT / "gunicorn.conf.py", consentry_port, env),
-        _serve("bench.bare_app:app", ROOT / "bench" / "gunicorn_bare.py", bare_port, env),
-    ]
+    servers = []
     try:
+        servers.append(_serve("wsgi:app", ROOT / "gunicorn.conf.py", consentry_port, env))
+        bare_config = ROOT / "bench" / "gunicorn_bare.py"
+        servers.append(_serve("bench.bare_app:app", bare_config, bare_port, env))
         results = {"consentry": [], "bare": []}
         for _ in range(ROUNDS):
             results["bare"].append(_wrk(bare_port, script))
@@ -137,8 +137,9 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
     bare, ours = statistics.median(results["bare"]), statistics.median(results["consentry"])
+    mode = "events spooled only (no ClickHouse)" if SPOOL_ONLY else "events shipped to chdb"
     print(
-        f"wrk -t2 -c{CONNECTIONS} -d{DURATION}, {ROUNDS} alternating rounds, gunicorn gthread 1x8"
+        f"wrk -t2 -c{CONNECTIONS} -d{DURATION}, {ROUNDS} alternating rounds, gunicorn 1x8, {mode}"
     )
     print(f"{'server':<32}{'rounds (req/s)':<34}{'median':>10}")
     for name, label in (("bare", "bare Flask JSON route"), ("consentry", "POST /api/v1/consents")):
