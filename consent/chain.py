@@ -88,7 +88,7 @@ def append(site: Site, record: ConsentRecord, now: datetime) -> None:
     """Give ``record`` its place in its site's chain and commit it."""
     # Hashed before the chain is locked: inside, only the link to the previous record is.
     content = content_hash(record)
-    with write_transaction(db.engine) as conn:
+    with write_transaction() as conn:
         record.seq, record.prev_hash = _advance(conn, site, now)
         record.hash = link_hash(record.prev_hash, record.seq, content)
         # Core statements: the record is written once and never changed, so the ORM's
@@ -130,7 +130,7 @@ def _insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> Non
 def sync_sites(registry: SiteRegistry, now: datetime) -> None:
     """Make the sites table list every configured site with its current name and policy."""
     sites = list(registry.sites.values())
-    with write_transaction(db.engine) as conn:
+    with write_transaction() as conn:
         _insert_sites(conn, sites, now)
         for site in sites:
             conn.execute(

@@ -17,9 +17,7 @@ class Base(DeclarativeBase):
     pass
 
 
-# Objects stay readable after commit: a view answers from what it just wrote instead of
-# reloading every attribute with another SELECT.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 
@@ -29,8 +27,9 @@ _sqlite_writer = threading.Lock()
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction() -> Iterator[Connection]:
     """Yield a connection in a transaction: committed at the end, rolled back on any error."""
+    engine = db.engine
     with (
         _sqlite_writer if engine.dialect.name == "sqlite" else nullcontext(),
         engine.begin() as conn,

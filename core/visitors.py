@@ -6,7 +6,6 @@ from functools import lru_cache
 import user_agents
 
 
-@lru_cache(maxsize=4096)
 def ip_prefix(address: str | None) -> str | None:
     """Truncate an address to its network: IPv4 /24, IPv6 /48 (never the full address)."""
     if not address:
