@@ -17,22 +17,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.models import GENESIS, ConsentRecord, SiteRow
 from consent.sites import Site, SiteRegistry
-from core.db import as_utc, db, write_transaction
+from core.db import DirectStatement, as_utc, db, direct_transaction, write_transaction
 
 SITES = SiteRow.__table__
 RECORDS = ConsentRecord.__table__
 _STORED = [c.key for c in RECORDS.columns if c.key != "id"]
-# Built once: every decision runs them.
-_ADVANCE = (
+# Every decision runs these three, so they take the direct path. The record is written
+# once and never changed: the ORM's unit of work would only add cost here.
+_ADVANCE = DirectStatement(
     update(SITES)
     .where(SITES.c.id == bindparam("site"))
     .values(chain_seq=SITES.c.chain_seq + 1)
     .returning(SITES.c.chain_seq, SITES.c.chain_head)
 )
-_MOVE_HEAD = (
+_INSERT = DirectStatement(insert(RECORDS), columns=_STORED)
+_MOVE_HEAD = DirectStatement(
     update(SITES).where(SITES.c.id == bindparam("site")).values(chain_head=bindparam("head"))
 )
-_INSERT = insert(RECORDS)
 
 # Every stored field but the chain's own (seq, prev_hash, hash), which link_hash covers.
 _CONTENT = [
@@ -88,26 +89,30 @@ def append(site: Site, record: ConsentRecord, now: datetime) -> None:
     """Give ``record`` its place in its site's chain and commit it."""
     # Hashed before the chain is locked: inside, only the link to the previous record is.
     content = content_hash(record)
-    with write_transaction() as conn:
-        record.seq, record.prev_hash = _advance(conn, site, now)
-        record.hash = link_hash(record.prev_hash, record.seq, content)
-        # Core statements: the record is written once and never changed, so the ORM's
-        # unit of work would only add cost on the busiest write path.
-        conn.execute(_INSERT, [{c: getattr(record, c) for c in _STORED}])
-        conn.execute(_MOVE_HEAD, {"site": site.id, "head": record.hash})
+    if not _try_append(site, record, content):
+        # A site added to the sites file since the last `consentry db upgrade`.
+        with write_transaction() as conn:
+            _insert_sites(conn, [site], now)
+        if not _try_append(site, record, content):
+            raise RuntimeError(f"site {site.id!r} has no row in the sites table")
 
 
-def _advance(conn: Connection, site: Site, now: datetime) -> tuple[int, str]:
-    """Take the next place in the site's chain; return it and the hash to chain to.
+def _try_append(site: Site, record: ConsentRecord, content: str) -> bool:
+    """Append ``record`` in one transaction; False if the site has no row to chain on.
 
-    The UPDATE locks the site's row (PostgreSQL) or the database (SQLite) until commit,
-    so concurrent writers queue up instead of forking the chain.
+    The first UPDATE takes the next place in the chain and returns the hash to chain to;
+    it locks the site's row (PostgreSQL) or the database (SQLite) until commit, so
+    concurrent writers queue up instead of forking the chain.
     """
-    row = conn.execute(_ADVANCE, {"site": site.id}).first()
-    if row is None:
-        _insert_sites(conn, [site], now)
-        row = conn.execute(_ADVANCE, {"site": site.id}).one()
-    return row.chain_seq, row.chain_head
+    with direct_transaction() as tx:
+        row = tx.execute(_ADVANCE, {"site": site.id}).fetchone()
+        if row is None:
+            return False
+        record.seq, record.prev_hash = row
+        record.hash = link_hash(record.prev_hash, record.seq, content)
+        tx.execute(_INSERT, {c: getattr(record, c) for c in _STORED})
+        tx.execute(_MOVE_HEAD, {"site": site.id, "head": record.hash})
+    return True
 
 
 def _insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None:
