@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
 from consent import chain, cors, records
-from consent.models import ConsentRecord
+from consent.models import ConsentRecord, NewRecord
 from consent.receipts import issue_receipt, read_receipt
 from consent.regions import region_code, resolve_region
 from consent.schemas import (
@@ -177,12 +177,12 @@ def verify_site_chain(site_id: str):
     return _json(ChainOut(**report.__dict__))
 
 
-def _decision_out(record: ConsentRecord) -> DecisionOut:
+def _decision_out(record: NewRecord) -> DecisionOut:
     receipt = issue_receipt(current_app.config["SECRET_KEYS"], record)
     return _from_record(DecisionOut, record, receipt=receipt)
 
 
-def _from_record(model: type[M], record: ConsentRecord, **extra) -> M:
+def _from_record(model: type[M], record: ConsentRecord | NewRecord, **extra) -> M:
     """Build a response model from a record's same-named fields, plus ``extra``."""
     fields = {name: getattr(record, name) for name in model.model_fields if name not in extra}
     return model.model_validate(fields | extra)

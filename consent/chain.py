@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from consent.models import GENESIS, ConsentRecord, SiteRow
+from consent.models import GENESIS, ConsentRecord, NewRecord, SiteRow
 from consent.sites import Site, SiteRegistry
 from core.db import DirectStatement, as_utc, db, direct_transaction, write_transaction
 
@@ -60,7 +60,7 @@ _CONTENT = [
 ]
 
 
-def content_hash(record: ConsentRecord) -> str:
+def content_hash(record: ConsentRecord | NewRecord) -> str:
     """SHA-256 of a record's content: every field a visitor's proof depends on."""
     fields = {}
     for name in _CONTENT:
@@ -85,7 +85,7 @@ def record_hash(record: ConsentRecord) -> str:
 # --- appending ------------------------------------------------------------------------
 
 
-def append(site: Site, record: ConsentRecord, now: datetime) -> None:
+def append(site: Site, record: NewRecord, now: datetime) -> None:
     """Give ``record`` its place in its site's chain and commit it."""
     # Hashed before the chain is locked: inside, only the link to the previous record is.
     content = content_hash(record)
@@ -97,7 +97,7 @@ def append(site: Site, record: ConsentRecord, now: datetime) -> None:
             raise RuntimeError(f"site {site.id!r} has no row in the sites table")
 
 
-def _try_append(site: Site, record: ConsentRecord, content: str) -> bool:
+def _try_append(site: Site, record: NewRecord, content: str) -> bool:
     """Append ``record`` in one transaction; False if the site has no row to chain on.
 
     The first UPDATE takes the next place in the chain and returns the hash to chain to;

@@ -1,5 +1,6 @@
 """SQL tables of the consent side: sites and their append-only consent records."""
 
+from dataclasses import field, make_dataclass
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -56,3 +57,20 @@ class ConsentRecord(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# A record on its way in: the same fields as a ConsentRecord row (bar the row id), as a
+# plain dataclass. Built, hashed, inserted and answered from once, it needs none of the
+# ORM's instrumentation, which costs ~40 µs per decision; read back, it is a ConsentRecord.
+_CHAIN_FIELDS = ("seq", "prev_hash", "hash")  # filled in when the chain takes the record
+NewRecord = make_dataclass(
+    "NewRecord",
+    [
+        (c.key, object, field(default=None)) if c.key in _CHAIN_FIELDS else (c.key, object)
+        for c in ConsentRecord.__table__.columns
+        if c.key != "id"
+    ],
+    slots=True,
+    kw_only=True,
+)
+NewRecord.__module__ = __name__

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select
 
 from consent import chain
-from consent.models import ConsentRecord
+from consent.models import ConsentRecord, NewRecord
 from consent.regions import RegionMatch
 from consent.schemas import DecisionIn
 from consent.signals import Signals
@@ -40,7 +40,7 @@ class Visit:
     now: datetime
 
 
-def record_decision(site: Site, decision: DecisionIn, visit: Visit, events) -> ConsentRecord:
+def record_decision(site: Site, decision: DecisionIn, visit: Visit, events) -> NewRecord:
     """Check a decision against the site, append it to the chain, emit its event."""
     unknown = sorted(set(decision.choices) - set(site.categories))
     if unknown:
@@ -77,7 +77,7 @@ def record_decision(site: Site, decision: DecisionIn, visit: Visit, events) -> C
     )
 
 
-def withdraw(site: Site, latest: ConsentRecord, visit: Visit, events) -> ConsentRecord:
+def withdraw(site: Site, latest: ConsentRecord, visit: Visit, events) -> NewRecord:
     """Append a record that refuses every optional category (withdrawal as easy as consent)."""
     language = latest.language if latest.language in site.texts else site.default_language
     return _append(
@@ -121,7 +121,7 @@ def _append(
     if consent_id is None or not _known(site.id, consent_id):
         # Ids are always made here: a client cannot choose one, only reuse its own.
         consent_id = secrets.token_hex(16)
-    record = ConsentRecord(
+    record = NewRecord(
         record_id=uuid.uuid4().hex,
         consent_id=consent_id,
         site_id=site.id,
@@ -162,7 +162,7 @@ def _expiry(site: Site, choices: dict[str, bool], lifetime: str, now: datetime):
     return now + timedelta(days=days)
 
 
-def decision_event(record: ConsentRecord) -> dict:
+def decision_event(record: NewRecord) -> dict:
     """The ClickHouse row for a decision: no IP beyond its prefix, no raw identifiers."""
     return {
         "event_id": str(uuid.UUID(record.record_id)),

@@ -57,7 +57,8 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     _check_clickhouse_url(cfg["CLICKHOUSE_URL"])
 
     cfg["SECRET_KEYS"] = _secret_keys(cfg["SECRET_KEYS"], data_dir)
-    cfg["SECRET_KEY"] = cfg["SECRET_KEYS"][0]
+    # No Flask SECRET_KEY: nothing uses Flask's cookie session, which would otherwise
+    # build a signing serializer on every request. Tokens are signed in core.signing.
     cfg["SITES_FILE"] = str(Path(cfg["SITES_FILE"] or BUNDLED_SITES_FILE).expanduser())
     cfg["PUBLIC_URL"] = _public_url(cfg["PUBLIC_URL"])
     cfg["REGION_HEADERS"] = _name_list("REGION_HEADERS", cfg["REGION_HEADERS"])

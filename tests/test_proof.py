@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from factories import post_decision
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import update
 
 from consent.chain import record_hash, verify_chain
@@ -117,6 +118,21 @@ def test_receipts_verify_and_tampered_ones_do_not(app, client):
         record.hash = record_hash(record)
         db.session.commit()
     assert _verify(client, body["receipt"])["matches_record"] is False
+
+
+def test_compressed_receipts_of_earlier_releases_still_verify(app, client):
+    body = post_decision(client).get_json()
+    content = _verify(client, body["receipt"])["receipt"]
+    # Earlier releases let itsdangerous zlib-compress receipts (a leading dot says so).
+    signer = URLSafeSerializer(app.config["SECRET_KEYS"][0], salt="consentry.receipt")
+    compressed = signer.dumps(content)
+    assert compressed.startswith(".")
+    assert not body["receipt"].startswith(".")
+    assert _verify(client, compressed) == {
+        "valid": True,
+        "matches_record": True,
+        "receipt": content,
+    }
 
 
 def test_key_rotation_keeps_old_receipts_valid(make_app):
