@@ -1,4 +1,4 @@
-"""Each site's hash chain: records appended one transaction each, verified from the start.
+"""Each site's hash chain: records appended in order, verified from the start.
 
 Every record stores the hash of its site's previous record, so editing, removing or
 reordering one breaks the chain at that point; the site row keeps the head and length,
@@ -7,12 +7,14 @@ so removing the newest records shows too.
 
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, Engine, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.models import GENESIS, ConsentRecord, NewRecord, SiteRow
@@ -27,7 +29,7 @@ _STORED = [c.key for c in RECORDS.columns if c.key != "id"]
 _ADVANCE = DirectStatement(
     update(SITES)
     .where(SITES.c.id == bindparam("site"))
-    .values(chain_seq=SITES.c.chain_seq + 1)
+    .values(chain_seq=SITES.c.chain_seq + bindparam("count"))
     .returning(SITES.c.chain_seq, SITES.c.chain_head)
 )
 _INSERT = DirectStatement(insert(RECORDS), columns=_STORED)
@@ -85,34 +87,114 @@ def record_hash(record: ConsentRecord) -> str:
 # --- appending ------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
+class _Pending:
+    """One record waiting for its commit; ``done`` once a writer has dealt with it."""
+
+    site: Site
+    record: NewRecord
+    content: str
+    done: bool = False
+    error: Exception | None = None
+
+
+class _GroupCommit:
+    """Appends of one database, written together when they arrive together.
+
+    Each request thread queues its record, then takes the writer's turn; a thread whose
+    record an earlier turn already committed has nothing left to do. So while one
+    transaction runs, the records that arrive meanwhile gather and go in the next one:
+    under load a commit (the dearest step of an append) serves several decisions. A
+    request still returns only after its own record is committed.
+    """
+
+    def __init__(self):
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def append(self, pending: _Pending, now: datetime) -> None:
+        """Return once ``pending`` is committed; raise what kept it from being so."""
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._turn:
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                _write_batch(batch, now)
+        if pending.error is not None:
+            raise pending.error
+        if not pending.done:  # its writer died mid-batch (a BaseException): never claim success
+            raise RuntimeError("the record was not written")
+
+
+_group_commits: "weakref.WeakKeyDictionary[Engine, _GroupCommit]" = weakref.WeakKeyDictionary()
+_group_commits_lock = threading.Lock()
+
+
 def append(site: Site, record: NewRecord, now: datetime) -> None:
     """Give ``record`` its place in its site's chain and commit it."""
     # Hashed before the chain is locked: inside, only the link to the previous record is.
-    content = content_hash(record)
-    if not _try_append(site, record, content):
-        # A site added to the sites file since the last `consentry db upgrade`.
+    pending = _Pending(site, record, content_hash(record))
+    engine = db.engine
+    with _group_commits_lock:
+        group = _group_commits.get(engine)
+        if group is None:
+            group = _group_commits[engine] = _GroupCommit()
+    group.append(pending, now)
+
+
+def _write_batch(batch: list[_Pending], now: datetime) -> None:
+    """Commit a batch in one transaction; if that fails, each record on its own."""
+    try:
+        _commit(batch, now)
+    except Exception as error:
+        if len(batch) > 1:
+            for pending in batch:  # one bad record must not fail the others
+                _write_batch([pending], now)
+            return
+        batch[0].error = error
+    for pending in batch:
+        pending.done = True
+
+
+class _NoChainRow(Exception):
+    """A site added to the sites file since the last `consentry db upgrade`."""
+
+
+def _commit(batch: list[_Pending], now: datetime) -> None:
+    by_site: dict[str, list[_Pending]] = {}
+    for pending in batch:
+        by_site.setdefault(pending.site.id, []).append(pending)
+    try:
+        _chain(by_site)
+    except _NoChainRow:
         with write_transaction() as conn:
-            _insert_sites(conn, [site], now)
-        if not _try_append(site, record, content):
-            raise RuntimeError(f"site {site.id!r} has no row in the sites table")
+            _insert_sites(conn, [group[0].site for group in by_site.values()], now)
+        _chain(by_site)
 
 
-def _try_append(site: Site, record: NewRecord, content: str) -> bool:
-    """Append ``record`` in one transaction; False if the site has no row to chain on.
-
-    The first UPDATE takes the next place in the chain and returns the hash to chain to;
-    it locks the site's row (PostgreSQL) or the database (SQLite) until commit, so
-    concurrent writers queue up instead of forking the chain.
-    """
+def _chain(by_site: dict[str, list[_Pending]]) -> None:
+    """Link each site's records to its chain and insert them, in one transaction."""
     with direct_transaction() as tx:
-        row = tx.execute(_ADVANCE, {"site": site.id}).fetchone()
-        if row is None:
-            return False
-        record.seq, record.prev_hash = row
-        record.hash = link_hash(record.prev_hash, record.seq, content)
-        tx.execute(_INSERT, {c: getattr(record, c) for c in _STORED})
-        tx.execute(_MOVE_HEAD, {"site": site.id, "head": record.hash})
-    return True
+        rows = []
+        for site_id, group in by_site.items():
+            # Takes the group's places in the chain. The UPDATE locks the site's row
+            # (PostgreSQL) or the database (SQLite) until commit, so concurrent writers
+            # (other processes) queue up instead of forking the chain.
+            row = tx.execute(_ADVANCE, {"site": site_id, "count": len(group)}).fetchone()
+            if row is None:
+                raise _NoChainRow(site_id)
+            last_seq, prev = row
+            seq = last_seq - len(group)
+            for pending in group:
+                record = pending.record
+                seq += 1
+                record.seq, record.prev_hash = seq, prev
+                record.hash = prev = link_hash(prev, seq, pending.content)
+                rows.append({c: getattr(record, c) for c in _STORED})
+            tx.execute(_MOVE_HEAD, {"site": site_id, "head": prev})
+        tx.execute_many(_INSERT, rows)
 
 
 def _insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None:

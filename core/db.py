@@ -97,13 +97,22 @@ class DirectTransaction:
     def execute(self, statement: DirectStatement, params: dict[str, Any]):
         """Run ``statement`` with ``params``; return the cursor (for RETURNING rows)."""
         compiled = statement.compiled(self._dialect)
-        values = compiled.literals | params
-        for name, process in compiled.processors.items():
-            values[name] = process(values[name])
-        if compiled.order is not None:
-            values = [values[name] for name in compiled.order]
-        self._cursor.execute(compiled.sql, values)
+        self._cursor.execute(compiled.sql, _bound(compiled, params))
         return self._cursor
+
+    def execute_many(self, statement: DirectStatement, rows: list[dict[str, Any]]) -> None:
+        """Run ``statement`` once per row of parameters (one batch of INSERTs)."""
+        compiled = statement.compiled(self._dialect)
+        self._cursor.executemany(compiled.sql, [_bound(compiled, row) for row in rows])
+
+
+def _bound(compiled: _Compiled, params: dict[str, Any]):
+    values = compiled.literals | params
+    for name, process in compiled.processors.items():
+        values[name] = process(values[name])
+    if compiled.order is not None:
+        return [values[name] for name in compiled.order]
+    return values
 
 
 @contextmanager

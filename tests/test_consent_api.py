@@ -155,20 +155,34 @@ def test_concurrent_decisions_keep_one_unbroken_chain(app):
     from concurrent.futures import ThreadPoolExecutor
 
     def decide(_):
-        return post_decision(app.test_client()).status_code
+        return post_decision(app.test_client()).get_json()["record_id"]
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        statuses = list(pool.map(decide, range(24)))
-    assert statuses == [201] * 24
+    # Enough threads that decisions arrive while others commit and share their commits.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answered = list(pool.map(decide, range(64)))
     with app.app_context():
-        seqs = db.session.scalars(db.select(ConsentRecord.seq).order_by(ConsentRecord.seq)).all()
-        assert seqs == list(range(1, 25))
+        stored = db.session.execute(
+            db.select(ConsentRecord.record_id, ConsentRecord.seq).order_by(ConsentRecord.seq)
+        ).all()
+        assert [seq for _, seq in stored] == list(range(1, 65))
+        assert sorted(record_id for record_id, _ in stored) == sorted(answered)
         from consent.chain import verify_chain
 
         assert verify_chain("demo").valid
     assert clickhouse_rows(app, "SELECT count(), uniqExact(event_id) FROM consent_events") == [
-        (24, 24)
+        (64, 64)
     ]
+
+
+def test_a_site_added_since_the_last_upgrade_gets_its_chain_row(app, client):
+    with app.app_context():
+        db.session.execute(db.delete(SiteRow))
+        db.session.commit()
+    assert post_decision(client).status_code == 201
+    with app.app_context():
+        row = db.session.get(SiteRow, "demo")
+        assert row.chain_seq == 1
+        assert row.chain_head == db.session.scalars(db.select(ConsentRecord.hash)).one()
 
 
 # --- bad input: a clear 4xx and nothing written ---------------------------------------

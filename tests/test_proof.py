@@ -1,5 +1,6 @@
 """Proof of consent: the hash chain shows edits, receipts verify, keys rotate."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -7,8 +8,9 @@ from factories import post_decision
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import update
 
+from consent import chain
 from consent.chain import record_hash, verify_chain
-from consent.models import ConsentRecord, SiteRow
+from consent.models import ConsentRecord, NewRecord, SiteRow
 from consent.sites import load_sites
 from core.db import db
 from core.keys import ApiKey
@@ -58,6 +60,30 @@ def test_the_chain_detects_an_edited_record(app, client, edit, broken_at, reason
     assert report.valid is False
     assert report.broken_at == broken_at
     assert reason in report.reason
+
+
+def test_records_committed_together_chain_in_order_and_fail_alone(app, client):
+    _decide(client, 1)
+    with app.app_context():
+        site = app.extensions["sites"].get("demo")
+        first = db.session.scalars(db.select(ConsentRecord)).one()
+
+        def copy(record_id):
+            fields = {f: getattr(first, f) for f in NewRecord.__dataclass_fields__}
+            record = NewRecord(**fields | {"record_id": record_id, "seq": None, "hash": None})
+            return chain._Pending(site, record, chain.content_hash(record))
+
+        # Three records that arrived together; the middle one reuses a stored record id.
+        batch = [copy("a" * 32), copy(first.record_id), copy("b" * 32)]
+        chain._write_batch(batch, datetime.now(UTC))
+
+        assert [p.done for p in batch] == [True, True, True]
+        assert [p.error is None for p in batch] == [True, False, True]
+        assert "UNIQUE" in str(batch[1].error).upper()
+        assert [batch[0].record.seq, batch[2].record.seq] == [2, 3]
+        assert batch[2].record.prev_hash == batch[0].record.hash
+        report = verify_chain("demo")
+        assert (report.valid, report.records) == (True, 3)
 
 
 def test_removing_the_newest_record_is_detected(app, client):
