@@ -28,9 +28,9 @@ from consent.signals import read_signals
 from consent.site_config import pick_language, resolve_config
 from consent.sites import Site
 from core.auth import require_api_key
-from core.db import as_utc
 from core.errors import BadRequest, NotFound
 from core.requests import parse_body
+from core.times import as_utc
 from core.visitors import ip_prefix, ua_family
 
 M = TypeVar("M", bound=BaseModel)

@@ -19,7 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.models import GENESIS, ConsentRecord, NewRecord, SiteRow
 from consent.sites import Site, SiteRegistry
-from core.db import DirectStatement, as_utc, db, direct_transaction, write_transaction
+from core.db import DirectStatement, db, direct_transaction, write_transaction
+from core.times import utc_text
 
 SITES = SiteRow.__table__
 RECORDS = ConsentRecord.__table__
@@ -68,7 +69,7 @@ def content_hash(record: ConsentRecord | NewRecord) -> str:
     for name in _CONTENT:
         value = getattr(record, name)
         if isinstance(value, datetime):
-            value = as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            value = utc_text(value) + "Z"
         fields[name] = value
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -42,8 +42,12 @@ def install(bp: Blueprint) -> None:
 
     @bp.after_request
     def add_cors_headers(response):
-        response.vary.add("Origin")
+        # Plain header writes: ``response.vary`` parses and re-renders a header set, on
+        # every API response.
+        headers = response.headers
+        vary = headers.get("Vary")
+        headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
         origin = g.get("cors_origin")
         if origin:
-            response.headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Allow-Origin"] = origin
         return response

@@ -1,7 +1,7 @@
 """Consent receipts: a signed summary of one record that the visitor keeps as proof."""
 
 from core import signing
-from core.db import as_utc
+from core.times import as_utc
 
 PURPOSE = "receipt"
 

@@ -13,8 +13,9 @@ from consent.regions import RegionMatch
 from consent.schemas import DecisionIn
 from consent.signals import Signals
 from consent.sites import NECESSARY, Site
-from core.db import as_utc, db
+from core.db import db
 from core.errors import Conflict, Unprocessable
+from core.times import utc_text
 from events import SpoolFull
 
 CLEARING_ACTIONS = ("reject_all", "withdraw", "gpc", "dnt")
@@ -166,7 +167,7 @@ def decision_event(record: NewRecord) -> dict:
     """The ClickHouse row for a decision: no IP beyond its prefix, no raw identifiers."""
     return {
         "event_id": str(uuid.UUID(record.record_id)),
-        "ts": as_utc(record.created_at).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "ts": utc_text(record.created_at, sep=" "),
         "site": record.site_id,
         "kind": "decision",
         "action": record.action,
@@ -190,7 +191,7 @@ def decision_event(record: NewRecord) -> dict:
 def impression_event(site: Site, language: str, visit: Visit) -> dict:
     """The ClickHouse row for one showing of the banner (anonymous)."""
     return {
-        "ts": visit.now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "ts": utc_text(visit.now, sep=" "),
         "site": site.id,
         "kind": "impression",
         "language": language,

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from consent.sites import CATEGORY_ID, LANGUAGE, SITE_ID, Cookie, Texts
 from consent.sites import Lifetime as SiteLifetime
-from core.db import as_utc
+from core.times import as_utc
 
 CONSENT_ID = r"^[0-9a-f]{32}$"
 Action = Literal["accept_all", "reject_all", "custom", "withdraw", "gpc", "dnt"]

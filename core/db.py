@@ -5,7 +5,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from flask_migrate import Migrate
@@ -143,12 +142,3 @@ def _tune_sqlite(dbapi_connection, _record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """Read a stored time as aware UTC: SQLite hands back naive values, PostgreSQL aware ones."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import as_utc, db
+from core.db import db
+from core.times import as_utc
 
 PREFIX = "csk_"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 
+from core.times import utc_text
 from events import schema
 from events.backlog import Backlog, BacklogMeter
 from events.clickhouse import ClickHouseStore
@@ -32,7 +33,7 @@ DROPS_TABLE = "dropped_hits"
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return utc_text(datetime.now(UTC), sep=" ")
 
 
 class Pipeline:

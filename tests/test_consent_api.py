@@ -31,6 +31,7 @@ def test_accept_all_is_recorded_with_proof_and_an_event(app, client):
     expires = datetime.fromisoformat(body["expires_at"])
     assert timedelta(days=179) < expires - datetime.now(UTC) <= timedelta(days=180)
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Vary"] == "Origin"
 
     with app.app_context():
         record = db.session.scalars(db.select(ConsentRecord)).one()
@@ -370,6 +371,9 @@ def test_config_language_signals_and_etag(client):
         "marketing",
     ]
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    vary = [v.strip() for v in response.headers["Vary"].split(",")]
+    assert {"Accept-Language", "DNT", "Sec-GPC", "Origin"} <= set(vary)
+    assert vary.count("Origin") == 1
 
     again = client.get(
         "/api/v1/sites/demo/config?lang=fr",

@@ -1,5 +1,7 @@
 """Pure logic: signals, regions, origins, IP truncation, action naming."""
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from consent.records import settle_action
@@ -8,9 +10,11 @@ from consent.signals import Signals, read_signals
 from consent.sites import load_sites, origin_matches
 from core.config import BUNDLED_SITES_FILE
 from core.errors import Unprocessable
+from core.times import utc_text
 from core.visitors import ip_prefix, ua_family
 
 DEMO = load_sites(BUNDLED_SITES_FILE).get("demo")
+PLUS_TWO = timezone(timedelta(hours=2))
 HEADERS = ["CF-IPCountry", "CloudFront-Viewer-Country", "X-Country-Code"]
 
 
@@ -113,6 +117,23 @@ def test_origin_patterns(pattern, origin, matches):
 )
 def test_ip_prefix(address, prefix):
     assert ip_prefix(address) == prefix
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 11, 29, 5, 32, 25, 309000, tzinfo=UTC), "2026-11-29T05:32:25.309000"),
+        (
+            datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+            "2026-01-02T01:04:05.000000",
+        ),
+        (datetime(2026, 1, 2, 3, 4, 5, 6), "2026-01-02T03:04:05.000006"),  # naive: SQLite's UTC
+    ],
+)
+def test_utc_text_keeps_microseconds_and_converts_to_utc(moment, text):
+    # Record hashes and ClickHouse timestamps are made of this text: it must not drift.
+    assert utc_text(moment) == text
+    assert utc_text(moment, sep=" ") == text.replace("T", " ")
 
 
 def test_ua_family():

@@ -1,0 +1,20 @@
+"""Instants in UTC: read back from either SQL store, and written as text without strftime."""
+
+from datetime import UTC, datetime
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Read a stored time as aware UTC: SQLite hands back naive values, PostgreSQL aware ones."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def utc_text(moment: datetime, sep: str = "T") -> str:
+    """``2026-11-29T05:32:25.309000`` in UTC (with ``sep`` between date and time).
+
+    isoformat, not strftime: the same text for less, on paths every request takes.
+    """
+    return as_utc(moment).replace(tzinfo=None).isoformat(sep=sep, timespec="microseconds")
