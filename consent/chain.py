@@ -63,6 +63,11 @@ _CONTENT = [
 ]
 
 
+# The canonical form hashed: sorted keys, no spaces, UTF-8 as is. Built once (per call,
+# json.dumps with options would build a new encoder).
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def content_hash(record: ConsentRecord | NewRecord) -> str:
     """SHA-256 of a record's content: every field a visitor's proof depends on."""
     fields = {}
@@ -71,7 +76,7 @@ def content_hash(record: ConsentRecord | NewRecord) -> str:
         if isinstance(value, datetime):
             value = utc_text(value) + "Z"
         fields[name] = value
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _canonical_json(fields)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -32,6 +32,10 @@ STOP_GRACE = 0.1
 DROPS_TABLE = "dropped_hits"
 
 
+# Built once: json.dumps with options builds a new encoder per call, on every event.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _now() -> str:
     return utc_text(datetime.now(UTC), sep=" ")
 
@@ -189,7 +193,7 @@ class Pipeline:
             if not TABLE_RE.match(table):
                 raise ValueError(f"not a ClickHouse table name: {table!r}")
             self._tables.add(table)
-        line = f"{table}\t{json.dumps(row, separators=(',', ':'))}\n".encode()
+        line = f"{table}\t{_compact_json(row)}\n".encode()
         if len(line) > MAX_LINE_BYTES:
             raise ValueError(f"event of {len(line)} bytes is over the {MAX_LINE_BYTES} limit")
         if not self.has_room():
