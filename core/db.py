@@ -47,7 +47,7 @@ def write_transaction() -> Iterator[Connection]:
 class _Compiled:
     sql: str
     order: tuple[str, ...] | None  # bind names in order, for positional paramstyles
-    literals: dict[str, Any]  # values written into the statement itself (``seq + 1``)
+    literals: dict[str, Any]  # values the statement carries itself (``x + 1``)
     processors: dict[str, Callable[[Any], Any]]
 
 
@@ -125,7 +125,10 @@ def direct_transaction() -> Iterator[DirectTransaction]:
                 yield DirectTransaction(cursor, engine.dialect)
             raw.commit()
         except BaseException:
-            raw.rollback()
+            try:
+                raw.rollback()
+            except Exception:
+                raw.invalidate()  # the connection is gone (a restarted server): drop it
             raise
         finally:
             raw.close()  # back to the pool
