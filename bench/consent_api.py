@@ -2,7 +2,7 @@
 
 Both servers run with gunicorn.conf.py's settings (one gthread worker, 8 threads; the
 baseline without Consentry's hooks, through bench/gunicorn_bare.py) and are loaded by the
-same wrk, alternating, three rounds each; the report is the median requests/s of each and
+same wrk, alternating, five rounds each; the report is the median requests/s of each and
 their ratio. Run: ``python -m bench.consent_api``; ``BENCH_SPOOL_ONLY=1`` serves with an
 unreachable ClickHouse, so events only go to the spool (the embedded engine's share).
 """
