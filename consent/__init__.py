@@ -13,17 +13,25 @@ from consent.sites import load_sites
 from core.config import load_config
 from core.db import db, migrate
 from core.errors import register_error_handlers
+from core.headers import SecurityHeaders
 from events import EventPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
 events = EventPipeline()
 
-# Pages only load what Consentry itself serves; the inline <style> is the only exception.
-CSP = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+PAGE_HEADERS = {
+    # Pages only load what Consentry itself serves; the inline <style> is the only exception.
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+}
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -35,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     load_config(app, test_config)
     app.extensions["sites"] = load_sites(app.config["SITES_FILE"])
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, always=SECURITY_HEADERS, html=PAGE_HEADERS)
     if app.config["PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"], x_proto=1)
 
@@ -45,15 +54,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     for blueprint in (api.bp, docs.bp, pages.bp):
         app.register_blueprint(blueprint)
-    app.after_request(_security_headers)
     cli.register(app)
     return app
-
-
-def _security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    return response

@@ -42,11 +42,10 @@ def install(bp: Blueprint) -> None:
 
     @bp.after_request
     def add_cors_headers(response):
-        # Plain header writes: ``response.vary`` parses and re-renders a header set, on
-        # every API response.
+        # Plain header writes: ``response.vary`` parses and re-renders a header set, and
+        # ``headers.get`` of a missing header raises and catches, on every API response.
         headers = response.headers
-        vary = headers.get("Vary")
-        headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
+        headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
         origin = g.get("cors_origin")
         if origin:
             headers["Access-Control-Allow-Origin"] = origin

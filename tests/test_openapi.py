@@ -6,6 +6,10 @@ import jsonschema
 import pytest
 from factories import ORIGIN, post_decision
 from openapi_spec_validator import validate
+from werkzeug.test import Client
+
+from consent import PAGE_HEADERS
+from core.headers import SecurityHeaders
 
 FLASK_ONLY = {"/static/<path:filename>", "/docs/api", "/"}
 
@@ -99,7 +103,29 @@ def test_pages_render_with_security_headers(client, path):
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_json_and_error_responses_carry_the_headers_pages_do_not_need(client):
+    for response in (client.get("/healthz"), client.get("/api/v1/nothing-here")):
+        assert response.mimetype == "application/json"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert "Content-Security-Policy" not in response.headers
+        assert len(response.headers.getlist("X-Content-Type-Options")) == 1
+
+
+def test_security_headers_keep_what_a_response_sets_itself():
+    def page(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html"), ("x-frame-options", "SAMEORIGIN")])
+        return [b"<p>framed</p>"]
+
+    app = SecurityHeaders(page, always={"X-Content-Type-Options": "nosniff"}, html=PAGE_HEADERS)
+    response = Client(app).get("/")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == PAGE_HEADERS["Content-Security-Policy"]
 
 
 def test_the_api_page_shows_every_endpoint(client):
