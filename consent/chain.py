@@ -6,7 +6,6 @@ so removing the newest records shows too.
 """
 
 import hashlib
-import json
 import threading
 import weakref
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.models import GENESIS, ConsentRecord, NewRecord, SiteRow
 from consent.sites import Site, SiteRegistry
+from core import jsoncodec
 from core.db import DirectStatement, db, direct_transaction, write_transaction
 from core.times import utc_text
 
@@ -63,11 +63,6 @@ _CONTENT = [
 ]
 
 
-# The canonical form hashed: sorted keys, no spaces, UTF-8 as is. Built once (per call,
-# json.dumps with options would build a new encoder).
-_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
 def content_hash(record: ConsentRecord | NewRecord) -> str:
     """SHA-256 of a record's content: every field a visitor's proof depends on."""
     fields = {}
@@ -76,8 +71,7 @@ def content_hash(record: ConsentRecord | NewRecord) -> str:
         if isinstance(value, datetime):
             value = utc_text(value) + "Z"
         fields[name] = value
-    canonical = _canonical_json(fields)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(jsoncodec.canonical(fields)).hexdigest()
 
 
 def link_hash(prev_hash: str, seq: int, content: str) -> str:

@@ -10,6 +10,18 @@ from itsdangerous import BadData, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
 
+from core import jsoncodec
+
+
+class _Json:
+    """The JSON codec tokens carry their data in (itsdangerous's default is the json module)."""
+
+    loads = staticmethod(jsoncodec.loads)
+
+    @staticmethod
+    def dumps(value, **_options) -> bytes:
+        return jsoncodec.compact(value)
+
 
 class _Serializer(URLSafeSerializer):
     """URL-safe tokens, never compressed.
@@ -32,7 +44,7 @@ def serializer(keys: list[str], purpose: str) -> URLSafeSerializer:
 @lru_cache(maxsize=64)
 def _serializer(keys: tuple[str, ...], purpose: str) -> URLSafeSerializer:
     # Built once per key list and purpose: tokens are signed on hot paths.
-    return _Serializer(list(reversed(keys)), salt=f"consentry.{purpose}")
+    return _Serializer(list(reversed(keys)), salt=f"consentry.{purpose}", serializer=_Json)
 
 
 def load(keys: list[str], purpose: str, token: str) -> object | None:

@@ -1,7 +1,6 @@
 """The event pipeline of one app: spool on the request path, ship in the background."""
 
 import atexit
-import json
 import logging
 import os
 import random
@@ -16,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 
+from core import jsoncodec
 from core.times import utc_text
 from events import schema
 from events.backlog import Backlog, BacklogMeter
@@ -30,10 +30,6 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
 FLUSH_PAUSE_FIRST, FLUSH_PAUSE_CAP = 0.05, 1.0
 STOP_GRACE = 0.1
 DROPS_TABLE = "dropped_hits"
-
-
-# Built once: json.dumps with options builds a new encoder per call, on every event.
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _now() -> str:
@@ -193,7 +189,7 @@ class Pipeline:
             if not TABLE_RE.match(table):
                 raise ValueError(f"not a ClickHouse table name: {table!r}")
             self._tables.add(table)
-        line = f"{table}\t{_compact_json(row)}\n".encode()
+        line = b"%s\t%s\n" % (table.encode(), jsoncodec.compact(row))
         if len(line) > MAX_LINE_BYTES:
             raise ValueError(f"event of {len(line)} bytes is over the {MAX_LINE_BYTES} limit")
         if not self.has_room():

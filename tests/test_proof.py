@@ -1,5 +1,6 @@
 """Proof of consent: the hash chain shows edits, receipts verify, keys rotate."""
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from consent import chain
 from consent.chain import record_hash, verify_chain
 from consent.models import ConsentRecord, NewRecord, SiteRow
 from consent.sites import load_sites
+from core import jsoncodec
 from core.db import db
 from core.keys import ApiKey
 
@@ -84,6 +86,20 @@ def test_records_committed_together_chain_in_order_and_fail_alone(app, client):
         assert batch[2].record.prev_hash == batch[0].record.hash
         report = verify_chain("demo")
         assert (report.valid, report.records) == (True, 3)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": {"z": True, "y": None, "x": [3, "é"]}, "c": False},
+        {"path": '/q?x="1"&y=\\z', "ua": "Ünïcødé 中文 🍪", "n": -12345678901234},
+        {"ctl": "\n\t\r\b\f\x01\x1f\x7f", "sep": "\u2028\u2029", "empty": ""},
+    ],
+)
+def test_the_canonical_form_is_the_json_modules(value):
+    # Stored records were hashed over this form: it must never drift.
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert jsoncodec.canonical(value) == expected.encode()
 
 
 def test_removing_the_newest_record_is_detected(app, client):
