@@ -37,6 +37,7 @@ test: lint
 bench: install
 	$(BIN)/python -m bench.shipper
 	$(BIN)/python -m bench.consent_api
+	$(BIN)/python -m bench.instructions
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .coverage
