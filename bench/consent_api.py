@@ -16,33 +16,22 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from bench.decision import BIN, BODY, HEADERS, ROOT, UNREACHABLE_CLICKHOUSE, fresh_data_dir
+
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SPOOL_ONLY = os.environ.get("BENCH_SPOOL_ONLY") == "1"
 
-BODY = {
-    "site": "demo",
-    "choices": {"preferences": True, "analytics": False, "marketing": True},
-    "lifetime": "persistent",
-    "policy_version": "2026-11-01",
-    "language": "en",
-    "page": "/pricing",
-}
-LUA = """
-wrk.method = "POST"
-wrk.body = '%s'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Origin"] = "http://localhost:5173"
-wrk.headers["X-Country-Code"] = "DE"
-"""
+
+def _wrk_script() -> str:
+    lines = ['wrk.method = "POST"', f"wrk.body = '{json.dumps(BODY)}'"]
+    lines += [f'wrk.headers["{name}"] = "{value}"' for name, value in HEADERS.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _free_port() -> int:
@@ -103,25 +92,13 @@ def _wrk(port: int, script: Path) -> float:
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
-    work = Path(tempfile.mkdtemp(prefix="consentry-bench-"))
+    work, env = fresh_data_dir("consentry-bench-")
     script = work / "post.lua"
-    script.write_text(LUA % json.dumps(BODY))
-    env = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(work / "data"),
-        "CONSENTRY_SECRET_KEYS": "bench-signing-key-0123456789abcdef",
-    }
-    subprocess.run(
-        [str(BIN / "consentry"), "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    script.write_text(_wrk_script())
     if SPOOL_ONLY:
-        # Nothing answers here: events stay in the spool, so the run shows what the
-        # embedded engine costs when it shares the machine's cores with the web worker.
-        env["CONSENTRY_CLICKHOUSE_URL"] = "http://127.0.0.1:9/unreachable"
+        # Events stay in the spool, so the run shows what the embedded engine costs when it
+        # shares the machine's cores with the web worker.
+        env["CONSENTRY_CLICKHOUSE_URL"] = UNREACHABLE_CLICKHOUSE
     consentry_port, bare_port = _free_port(), _free_port()
     servers = []
     try:

@@ -12,32 +12,14 @@ Run: ``python -m bench.instructions`` (needs valgrind: ``apt-get install -y valg
 
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from bench.decision import BIN, BODY, HEADERS, ROOT, UNREACHABLE_CLICKHOUSE, fresh_data_dir
+
 FEW, MANY = 100, 600
-BODY = json.dumps(
-    {
-        "site": "demo",
-        "choices": {"preferences": True, "analytics": False, "marketing": True},
-        "lifetime": "persistent",
-        "policy_version": "2026-11-01",
-        "language": "en",
-        "page": "/pricing",
-    }
-).encode()
-HEADERS = {
-    "Content-Type": "application/json",
-    "Origin": "http://localhost:5173",
-    "X-Country-Code": "DE",
-}
 
 
 def serve_requests(target: str, count: int) -> None:
@@ -50,19 +32,20 @@ def serve_requests(target: str, count: int) -> None:
         from consent import create_app
 
         app = create_app()
+    body = json.dumps(BODY).encode()
     environ = EnvironBuilder(
         path="/api/v1/consents",
         method="POST",
-        data=BODY,
+        data=body,
         headers=HEADERS,
         environ_base={"REMOTE_ADDR": "127.0.0.1"},
     ).get_environ()
     statuses = []
     for _ in range(count):
-        call = dict(environ, **{"wsgi.input": io.BytesIO(BODY)})
-        body = app(call, lambda status, headers, exc_info=None: statuses.append(status))
-        b"".join(body)
-        getattr(body, "close", lambda: None)()
+        call = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+        answer = app(call, lambda status, headers, exc_info=None: statuses.append(status))
+        b"".join(answer)
+        getattr(answer, "close", lambda: None)()
     if statuses and not statuses[-1].startswith("201"):
         raise SystemExit(f"{target}: {statuses[-1]}")
 
@@ -94,24 +77,14 @@ def main() -> None:
         return
     if not shutil.which("valgrind"):
         sys.exit("valgrind is needed: apt-get install -y valgrind")
-    work = Path(tempfile.mkdtemp(prefix="consentry-instructions-"))
-    env = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(work),
-        "CONSENTRY_SECRET_KEYS": "bench-signing-key-0123456789abcdef",
-        "PYTHONHASHSEED": "0",  # the same dict layouts on every run
+    work, env = fresh_data_dir("consentry-instructions-", "--sql-only")
+    # Events stay in the spool and the shipper waits an hour between rounds, so the count
+    # is the request path's; the same dict layouts on every run.
+    env |= {
+        "CONSENTRY_CLICKHOUSE_URL": UNREACHABLE_CLICKHOUSE,
+        "CONSENTRY_SHIP_INTERVAL": "3600",
+        "PYTHONHASHSEED": "0",
     }
-    subprocess.run(
-        [str(BIN / "consentry"), "db", "upgrade", "--sql-only"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    # Nothing answers there and the shipper waits an hour between rounds: events stay in
-    # the spool, so the count is the request path's (one failed shipping round at start
-    # is in both counts and cancels out).
-    env |= {"CONSENTRY_CLICKHOUSE_URL": "http://127.0.0.1:9", "CONSENTRY_SHIP_INTERVAL": "3600"}
     per_request = {}
     for target in ("bare", "consentry"):
         few, many = _count(target, FEW, env), _count(target, MANY, env)

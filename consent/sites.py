@@ -5,7 +5,6 @@ A broken file stops start-up with a SitesFileError naming the file, the key and 
 
 import fnmatch
 import hashlib
-import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from core import jsoncodec
 from core.config import ConfigError
 from core.validation import describe
 
@@ -183,8 +183,7 @@ class Site(_Strict):
                 "policy_version": self.policy_version,
                 "policy_url": self.policy_url,
             }
-            canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            hashes[language] = hashlib.sha256(canonical.encode()).hexdigest()
+            hashes[language] = hashlib.sha256(jsoncodec.canonical(shown)).hexdigest()
         self._texts_hashes = hashes
 
 
