@@ -1,5 +1,5 @@
 """The WSGI entry point: ``gunicorn --config gunicorn.conf.py wsgi:app``."""
 
-from consent import create_app
+from consentry import create_app
 
 app = create_app()

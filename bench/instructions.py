@@ -29,7 +29,7 @@ def serve_requests(target: str, count: int) -> None:
     if target == "bare":
         from bench.bare_app import app
     else:
-        from consent import create_app
+        from consentry import create_app
 
         app = create_app()
     body = json.dumps(BODY).encode()

@@ -125,15 +125,6 @@ class ReceiptCheckOut(_Out):
     receipt: dict | None
 
 
-class ErrorBody(_Out):
-    code: str
-    message: str
-
-
-class ErrorOut(_Out):
-    error: ErrorBody
-
-
 class RegionOut(_Out):
     code: str = Field(description="ISO 3166 country or subdivision; empty when unknown")
     rule: str
@@ -176,26 +167,6 @@ class SiteConfigOut(_Out):
     lifetime: SiteLifetime
     cookie: CookieSettingOut
     consent_mode: dict[str, list[str]]
-
-
-class StoreHealth(_Out):
-    ok: bool
-    error: str | None
-
-
-class SpoolHealth(_Out):
-    backlog_bytes: int
-    backlog_events: int
-    spools: int
-    last_shipped_at: str | None
-    last_error: str | None
-
-
-class HealthOut(_Out):
-    status: Literal["ok", "degraded", "down"]
-    sql: StoreHealth
-    clickhouse: StoreHealth
-    spool: SpoolHealth
 
 
 class GpcOut(_Out):

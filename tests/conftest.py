@@ -17,7 +17,7 @@ from events_support import chdb_url
 from events_support import make_app as make_events_app
 from flask_migrate import upgrade as sql_upgrade
 
-from consent import create_app
+from consentry import create_app
 from core.db import db
 from events import Pipeline
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consent import create_app
 from consent.sites import SitesFileError, load_sites
+from consentry import create_app
 from core.config import ConfigError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "consent" / "data" / "sites.toml"

@@ -8,7 +8,7 @@ from factories import ORIGIN, post_decision
 from openapi_spec_validator import validate
 from werkzeug.test import Client
 
-from consent import PAGE_HEADERS
+from consentry import PAGE_HEADERS
 from core.headers import SecurityHeaders
 
 FLASK_ONLY = {"/static/<path:filename>", "/docs/api", "/"}

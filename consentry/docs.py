@@ -1,17 +1,17 @@
-"""The API description: OpenAPI JSON and a readable page rendered from it."""
+"""The API description: OpenAPI JSON and a readable page, from every part's operations."""
 
-from importlib.metadata import version
-
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 from markupsafe import Markup, escape
 
-from consent.openapi import openapi_document
+from core.openapi import Op
 
 bp = Blueprint("docs", __name__)
 
+OPERATIONS = [Op("get", "/api/v1/openapi.json", "This document")]
+
 
 def _document() -> dict:
-    return openapi_document(version("consentry"))
+    return current_app.extensions["openapi"].document
 
 
 @bp.get("/api/v1/openapi.json")
