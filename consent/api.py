@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from consent import chain, cors, records
 from consent.models import ConsentRecord, NewRecord
-from consent.receipts import issue_receipt, read_receipt
+from consent.receipts import issue_receipt, mismatches, read_receipt
 from consent.regions import region_code, resolve_region
 from consent.schemas import (
     CONSENT_ID,
@@ -162,10 +162,13 @@ def verify_receipt():
     check = parse_body(ReceiptCheckIn)
     content = read_receipt(current_app.config["SECRET_KEYS"], check.receipt)
     if content is None:
-        return _json(ReceiptCheckOut(valid=False, matches_record=None, receipt=None))
-    record = records.find_record(str(content.get("record_id", "")))
-    matches = record is not None and record.hash == content.get("hash")
-    return _json(ReceiptCheckOut(valid=True, matches_record=matches, receipt=content))
+        return _json(
+            ReceiptCheckOut(valid=False, matches_record=None, mismatches=None, receipt=None)
+        )
+    differ = mismatches(content, records.find_record(str(content.get("record_id", ""))))
+    return _json(
+        ReceiptCheckOut(valid=True, matches_record=not differ, mismatches=differ, receipt=content)
+    )
 
 
 @bp.get("/sites/<site_id>/chain")

@@ -121,8 +121,16 @@ class ChainOut(_Out):
 
 class ReceiptCheckOut(_Out):
     valid: bool = Field(description="signed by one of this server's keys")
-    matches_record: bool | None = Field(description="the stored record still has this hash")
-    receipt: dict | None
+    matches_record: bool | None = Field(
+        description="the stored record still says what the receipt says, and its content "
+        "still gives its stored hash; null when the receipt is not valid"
+    )
+    mismatches: list[str] | None = Field(
+        description="what differs: `record_id` (no such record), a receipt field, or "
+        "`stored hash` (the record's content was changed); empty when it matches, null "
+        "when the receipt is not valid"
+    )
+    receipt: dict | None = Field(description="the receipt's content, as it was signed")
 
 
 class ErrorBody(_Out):

@@ -1,13 +1,13 @@
 """Proof of consent: the hash chain shows edits, receipts verify, keys rotate."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from factories import post_decision
 from itsdangerous import URLSafeSerializer
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from consent import chain
 from consent.chain import record_hash, verify_chain
@@ -151,7 +151,12 @@ def test_receipts_verify_and_tampered_ones_do_not(app, client):
     payload, _, signature = body["receipt"].rpartition(".")
     flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
     for forged in (f"{flipped}.{signature}", payload + ".", "garbage", body["receipt"][:-2]):
-        assert _verify(client, forged) == {"valid": False, "matches_record": None, "receipt": None}
+        assert _verify(client, forged) == {
+            "valid": False,
+            "matches_record": None,
+            "mismatches": None,
+            "receipt": None,
+        }
 
     with app.app_context():
         db.session.execute(update(ConsentRecord).values(action="custom"))
@@ -160,6 +165,70 @@ def test_receipts_verify_and_tampered_ones_do_not(app, client):
         record.hash = record_hash(record)
         db.session.commit()
     assert _verify(client, body["receipt"])["matches_record"] is False
+
+
+TWO_SITES = str(Path(__file__).parent / "data" / "two_sites.toml")
+LATER = timedelta(seconds=1)
+# (column edited in the database, its new value from the old one, what verify names)
+RECORD_EDITS = [
+    ("consent_id", lambda _: "f" * 32, ["consent_id", "stored hash"]),
+    ("site_id", lambda _: "shop", ["site", "stored hash"]),
+    ("action", lambda _: "withdraw", ["action", "stored hash"]),
+    ("choices", lambda c: c | {"analytics": False}, ["choices", "stored hash"]),
+    ("lifetime", lambda _: "session", ["lifetime", "stored hash"]),
+    ("policy_version", lambda _: "2020-01-01", ["policy_version", "stored hash"]),
+    ("created_at", lambda t: t + LATER, ["created_at", "stored hash"]),
+    ("expires_at", lambda t: t + LATER, ["expires_at", "stored hash"]),
+    ("expires_at", lambda _: None, ["expires_at", "stored hash"]),
+    ("hash", lambda _: "0" * 64, ["hash", "stored hash"]),
+    # Fields the receipt does not carry are still covered: the record's hash no longer fits.
+    ("dnt", lambda d: not d, ["stored hash"]),
+    ("texts_hash", lambda _: "e" * 64, ["stored hash"]),
+    ("prev_hash", lambda _: "1" * 64, ["stored hash"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "change", "named"),
+    RECORD_EDITS,
+    ids=[f"{column}-{i}" for i, (column, _, _) in enumerate(RECORD_EDITS)],
+)
+def test_a_receipt_names_what_differs_in_an_edited_record(make_app, column, change, named):
+    app = make_app(SITES_FILE=TWO_SITES)
+    client = app.test_client()
+    post_decision(client, site="shop")
+    post_decision(client)
+    body = post_decision(client, choices={"analytics": True}, lifetime="persistent").get_json()
+    before = _verify(client, body["receipt"])
+    assert before["matches_record"] is True
+    assert before["mismatches"] == []
+
+    with app.app_context():
+        record = chain_record(body["record_id"])
+        value = change(getattr(record, column))
+        db.session.execute(
+            update(ConsentRecord).where(ConsentRecord.id == record.id).values({column: value})
+        )
+        db.session.commit()
+    check = _verify(client, body["receipt"])
+    assert (check["valid"], check["matches_record"]) == (True, False)
+    assert check["mismatches"] == named
+
+
+def test_a_receipt_whose_record_is_gone_does_not_match(app, client):
+    body = post_decision(client).get_json()
+    with app.app_context():
+        db.session.execute(delete(ConsentRecord))
+        db.session.commit()
+    check = _verify(client, body["receipt"])
+    assert (check["valid"], check["matches_record"]) == (True, False)
+    assert check["mismatches"] == ["record_id"]
+
+
+def chain_record(record_id: str) -> ConsentRecord:
+    return db.session.scalars(
+        db.select(ConsentRecord).where(ConsentRecord.record_id == record_id)
+    ).one()
 
 
 def test_compressed_receipts_of_earlier_releases_still_verify(app, client):
@@ -173,8 +242,23 @@ def test_compressed_receipts_of_earlier_releases_still_verify(app, client):
     assert _verify(client, compressed) == {
         "valid": True,
         "matches_record": True,
+        "mismatches": [],
         "receipt": content,
     }
+
+
+def test_receipts_with_offset_timestamps_still_match(app, client):
+    body = post_decision(client).get_json()
+    content = _verify(client, body["receipt"])["receipt"]
+    # Earlier releases wrote times as isoformat() gives them: "+00:00", no "Z".
+    old = content | {
+        "created_at": datetime.fromisoformat(content["created_at"]).isoformat(),
+        "expires_at": datetime.fromisoformat(content["expires_at"]).isoformat(),
+    }
+    assert old["created_at"].endswith("+00:00")
+    signer = URLSafeSerializer(app.config["SECRET_KEYS"][0], salt="consentry.receipt")
+    check = _verify(client, signer.dumps(old))
+    assert (check["valid"], check["matches_record"], check["mismatches"]) == (True, True, [])
 
 
 def test_key_rotation_keeps_old_receipts_valid(make_app):
