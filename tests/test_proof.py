@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from factories import post_decision
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import delete, update
@@ -325,3 +326,13 @@ def test_db_upgrade_migrates_both_stores_and_syncs_sites(app, runner, tmp_path):
             "SELECT name FROM schema_migrations ORDER BY version"
         )
     assert applied == [("0001_consent_events",), ("0002_dropped_hits",)]
+
+
+def test_sqlite_syncs_every_commit_to_disk(tmp_path):
+    # synchronous=FULL: in WAL mode NORMAL may lose the last commits on a power cut, and a
+    # decision answered 201 is a proof record that must survive one.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'proof.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()
