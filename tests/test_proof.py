@@ -1,6 +1,8 @@
 """Proof of consent: the hash chain shows edits, receipts verify, keys rotate."""
 
+import dataclasses
 import json
+import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -336,3 +338,12 @@ def test_sqlite_syncs_every_commit_to_disk(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     engine.dispose()
+
+
+def test_a_new_record_has_the_columns_of_a_stored_one():
+    columns = [c for c in ConsentRecord.__table__.columns if c.key != "id"]
+    assert [f.name for f in dataclasses.fields(NewRecord)] == [c.key for c in columns]
+    hints = typing.get_type_hints(NewRecord)
+    may_be_none = {name for name, hint in hints.items() if type(None) in typing.get_args(hint)}
+    # The chain's own fields are empty until the chain takes the record, then always set.
+    assert may_be_none - {"seq", "prev_hash", "hash"} == {c.key for c in columns if c.nullable}
