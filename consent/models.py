@@ -59,6 +59,19 @@ class ConsentRecord(db.Model):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class IdempotencyKey(db.Model):
+    """A decision's Idempotency-Key (per site): a retry within 24 h answers its record again."""
+
+    __tablename__ = "idempotency_keys"
+
+    site_id: Mapped[str] = mapped_column(String(63), ForeignKey("sites.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the request's canonical JSON: the same key with another body is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 @dataclass(slots=True, kw_only=True)
 class NewRecord:
     """A record on its way in: a ConsentRecord row's fields (bar the row id), unmapped.
