@@ -9,7 +9,7 @@ from typing import TypeVar
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
-from consent import chain, cors, records
+from consent import chain, cors, idempotency, records
 from consent.models import ConsentRecord, NewRecord
 from consent.receipts import issue_receipt, mismatches, read_receipt
 from consent.regions import region_code, resolve_region
@@ -116,11 +116,17 @@ def record_impression(site_id: str):
 @bp.post("/consents")
 def create_consent():
     """Record a decision and return its id, expiry and signed receipt."""
+    header = request.headers.get("Idempotency-Key")
+    key = idempotency.parse_key(header) if header is not None else None
     decision = parse_body(DecisionIn)
     site = _site(decision.site)
     origin = cors.check_origin(site)
-    record = records.record_decision(site, decision, _visit(site, origin), _events())
-    return _json(_decision_out(record), 201)
+    retry = idempotency.request_key(key, decision) if key is not None else None
+    decided = records.record_decision(site, decision, _visit(site, origin), _events(), retry)
+    response = _json(_decision_out(decided.record), 201)
+    if decided.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @bp.get("/consents/<consent_id>")
