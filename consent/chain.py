@@ -6,6 +6,7 @@ so removing the newest records shows too.
 """
 
 import hashlib
+import logging
 import threading
 import weakref
 from collections.abc import Iterable
@@ -22,6 +23,8 @@ from consent.sites import Site, SiteRegistry
 from core import jsoncodec
 from core.db import DirectStatement, db, direct_transaction, write_transaction
 from core.times import utc_text
+
+log = logging.getLogger(__name__)
 
 SITES = SiteRow.__table__
 RECORDS = ConsentRecord.__table__
@@ -157,6 +160,7 @@ def _write_batch(batch: list[_Pending], now: datetime) -> None:
         _commit(batch, now)
     except Exception as error:
         if len(batch) > 1:
+            log.warning("a batch of %d records failed, writing each alone: %r", len(batch), error)
             for pending in batch:  # one bad record must not fail the others
                 _write_batch([pending], now)
             return
@@ -185,7 +189,10 @@ def _chain(by_site: dict[str, list[_Pending]]) -> None:
     """Link each site's records to its chain and insert them, in one transaction."""
     with direct_transaction() as tx:
         rows, keys = [], []
-        for site_id, group in by_site.items():
+        # Sites in one fixed order: two processes locking two sites' rows in opposite
+        # orders would each wait for the other (PostgreSQL's deadlock).
+        for site_id in sorted(by_site):
+            group = by_site[site_id]
             # Takes the group's places in the chain. The UPDATE locks the site's row
             # (PostgreSQL) or the database (SQLite) until commit, so concurrent writers
             # (other processes) queue up instead of forking the chain.

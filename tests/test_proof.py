@@ -2,17 +2,28 @@
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import typing
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.client import HTTPConnection
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from factories import post_decision
+from events_support import chdb_url, free_port, subprocess_env
+from factories import decision, post_decision
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import delete, update
 
-from consent import chain
+from consent import chain, create_app
 from consent.chain import record_hash, verify_chain
 from consent.models import ConsentRecord, NewRecord, SiteRow
 from consent.sites import load_sites
@@ -347,3 +358,123 @@ def test_a_new_record_has_the_columns_of_a_stored_one():
     may_be_none = {name for name, hint in hints.items() if type(None) in typing.get_args(hint)}
     # The chain's own fields are empty until the chain takes the record, then always set.
     assert may_be_none - {"seq", "prev_hash", "hash"} == {c.key for c in columns if c.nullable}
+
+
+# --- two processes, two sites, one PostgreSQL -------------------------------------------
+
+PG_URL = os.environ.get("CONSENTRY_TEST_DATABASE_URL")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def pg_schema_url():
+    """A PostgreSQL schema of its own, as a database URL; dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield base + ("&" if "?" in base else "?") + quote(f"options=-csearch_path={schema}", safe="=&")
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@contextmanager
+def _server(env: dict[str, str], log: Path):
+    """Run the app under gunicorn (one worker, eight threads); its stderr goes to ``log``."""
+    port = free_port()
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+            env=env | {"HOST": "127.0.0.1", "PORT": str(port)},
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _answers(port: int) -> bool:
+    conn = HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _post(port: int, body: dict) -> int:
+    conn = HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(
+            "POST", "/api/v1/consents", json.dumps(body), {"Content-Type": "application/json"}
+        )
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    PG_URL is None,
+    reason="two processes committing at once need a server database: SQLite has one writer lock",
+)
+def test_two_processes_deciding_for_two_sites_never_deadlock(pg_schema_url, tmp_path):
+    def environment(name: str) -> dict[str, str]:
+        data = tmp_path / name
+        return subprocess_env(
+            CONSENTRY_DATA_DIR=str(data),
+            CONSENTRY_DATABASE_URL=pg_schema_url,
+            CONSENTRY_CLICKHOUSE_URL=chdb_url(data / "clickhouse", "consentry"),
+            CONSENTRY_SITES_FILE=TWO_SITES,
+            CONSENTRY_SECRET_KEYS="two-process-test-key-0123456789",
+        )
+
+    envs = [environment("a"), environment("b")]
+    for env in envs:
+        subprocess.run(
+            [str(Path(sys.executable).parent / "consentry"), "db", "upgrade"],
+            env=env, cwd=ROOT, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    bodies = [decision(site="demo"), decision(site="shop", choices={})]
+    per_process = 600
+    with _server(envs[0], logs[0]) as a, _server(envs[1], logs[1]) as b:
+        # Each process gets both sites, interleaved, from many threads: its batches hold
+        # both sites, in either order, while the other process commits its own.
+        jobs = [((a, b)[i % 2], bodies[(i // 2) % 2]) for i in range(2 * per_process)]
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            statuses = list(pool.map(lambda job: _post(*job), jobs))
+
+    assert statuses == [201] * len(jobs)
+    # A deadlock costs PostgreSQL's deadlock_timeout, then the batch is written record by
+    # record, and the server says so.
+    lines = [line for log in logs for line in log.read_text().splitlines()]
+    assert [line for line in lines if "failed" in line or "deadlock" in line.lower()] == []
+    app = create_app(
+        {
+            "DATABASE_URL": pg_schema_url,
+            "DATA_DIR": str(tmp_path / "check"),
+            "SITES_FILE": TWO_SITES,
+            "SECRET_KEYS": ["two-process-test-key-0123456789"],
+        }
+    )
+    with app.app_context():
+        reports = [verify_chain("demo"), verify_chain("shop")]
+        db.engine.dispose()
+    assert [(r.valid, r.records) for r in reports] == [(True, per_process), (True, per_process)]
