@@ -476,5 +476,6 @@ def test_two_processes_deciding_for_two_sites_never_deadlock(pg_schema_url, tmp_
     )
     with app.app_context():
         reports = [verify_chain("demo"), verify_chain("shop")]
-        db.engine.dispose()
+        engine = db.engine
+    engine.dispose()  # once the app context has given the session's connection back
     assert [(r.valid, r.records) for r in reports] == [(True, per_process), (True, per_process)]
