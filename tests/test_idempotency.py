@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import ORIGIN, decision, post_decision
+from factories import ORIGIN, clickhouse_rows, decision, post_decision
 
 from consent import chain
 from consent.chain import verify_chain
@@ -24,11 +24,12 @@ def _keyed(client, key: str, **overrides):
 
 
 def _written(app) -> tuple[int, int, int]:
-    """Records stored, places taken in the chains, events spooled."""
+    """Records stored, places taken in the chains, decision events (once shipped)."""
     with app.app_context():
         records = db.session.scalar(db.select(db.func.count()).select_from(ConsentRecord))
         places = db.session.scalar(db.select(db.func.coalesce(db.func.sum(SiteRow.chain_seq), 0)))
-    return records, places, app.extensions["events"].health()["spool"]["backlog_events"]
+    [(events,)] = clickhouse_rows(app, "SELECT count() FROM consent_events WHERE kind = 'decision'")
+    return records, places, events
 
 
 def test_a_retry_answers_the_first_decision_and_writes_nothing(app, client):

@@ -273,6 +273,9 @@ def test_receipts_with_offset_timestamps_still_match(app, client):
     signer = URLSafeSerializer(app.config["SECRET_KEYS"][0], salt="consentry.receipt")
     check = _verify(client, signer.dumps(old))
     assert (check["valid"], check["matches_record"], check["mismatches"]) == (True, True, [])
+    # A signed receipt whose times are not times (no release wrote these) matches nothing.
+    odd = content | {"created_at": "yesterday", "expires_at": 1767225600}
+    assert _verify(client, signer.dumps(odd))["mismatches"] == ["created_at", "expires_at"]
 
 
 def test_key_rotation_keeps_old_receipts_valid(make_app):
