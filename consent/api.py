@@ -9,9 +9,9 @@ from typing import TypeVar
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
-from consent import chain, cors, records
+from consent import chain, cors, idempotency, records
 from consent.models import ConsentRecord, NewRecord
-from consent.receipts import issue_receipt, read_receipt
+from consent.receipts import issue_receipt, mismatches, read_receipt
 from consent.regions import region_code, resolve_region
 from consent.schemas import (
     CONSENT_ID,
@@ -116,11 +116,17 @@ def record_impression(site_id: str):
 @bp.post("/consents")
 def create_consent():
     """Record a decision and return its id, expiry and signed receipt."""
+    header = request.headers.get("Idempotency-Key")
+    key = idempotency.parse_key(header) if header is not None else None
     decision = parse_body(DecisionIn)
     site = _site(decision.site)
     origin = cors.check_origin(site)
-    record = records.record_decision(site, decision, _visit(site, origin), _events())
-    return _json(_decision_out(record), 201)
+    retry = idempotency.request_key(key, decision) if key is not None else None
+    decided = records.record_decision(site, decision, _visit(site, origin), _events(), retry)
+    response = _json(_decision_out(decided.record), 201)
+    if decided.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @bp.get("/consents/<consent_id>")
@@ -162,10 +168,13 @@ def verify_receipt():
     check = parse_body(ReceiptCheckIn)
     content = read_receipt(current_app.config["SECRET_KEYS"], check.receipt)
     if content is None:
-        return _json(ReceiptCheckOut(valid=False, matches_record=None, receipt=None))
-    record = records.find_record(str(content.get("record_id", "")))
-    matches = record is not None and record.hash == content.get("hash")
-    return _json(ReceiptCheckOut(valid=True, matches_record=matches, receipt=content))
+        return _json(
+            ReceiptCheckOut(valid=False, matches_record=None, mismatches=None, receipt=None)
+        )
+    differ = mismatches(content, records.find_record(str(content.get("record_id", ""))))
+    return _json(
+        ReceiptCheckOut(valid=True, matches_record=not differ, mismatches=differ, receipt=content)
+    )
 
 
 @bp.get("/sites/<site_id>/chain")

@@ -6,6 +6,7 @@ so removing the newest records shows too.
 """
 
 import hashlib
+import logging
 import threading
 import weakref
 from collections.abc import Iterable
@@ -16,14 +17,18 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from consent.models import GENESIS, ConsentRecord, NewRecord, SiteRow
+from consent.idempotency import RequestKey
+from consent.models import GENESIS, ConsentRecord, IdempotencyKey, NewRecord, SiteRow
 from consent.sites import Site, SiteRegistry
 from core import jsoncodec
 from core.db import DirectStatement, db, direct_transaction, write_transaction
 from core.times import utc_text
 
+log = logging.getLogger(__name__)
+
 SITES = SiteRow.__table__
 RECORDS = ConsentRecord.__table__
+KEYS = IdempotencyKey.__table__
 _STORED = [c.key for c in RECORDS.columns if c.key != "id"]
 # Every decision runs these three, so they take the direct path. The record is written
 # once and never changed: the ORM's unit of work would only add cost here.
@@ -37,6 +42,7 @@ _INSERT = DirectStatement(insert(RECORDS), columns=_STORED)
 _MOVE_HEAD = DirectStatement(
     update(SITES).where(SITES.c.id == bindparam("site")).values(chain_head=bindparam("head"))
 )
+_INSERT_KEY = DirectStatement(insert(KEYS), columns=[c.key for c in KEYS.columns])
 
 # Every stored field but the chain's own (seq, prev_hash, hash), which link_hash covers.
 _CONTENT = [
@@ -94,6 +100,7 @@ class _Pending:
     site: Site
     record: NewRecord
     content: str
+    key: RequestKey | None = None  # its Idempotency-Key, stored with it or not at all
     done: bool = False
     error: Exception | None = None
 
@@ -132,10 +139,13 @@ _group_commits: "weakref.WeakKeyDictionary[Engine, _GroupCommit]" = weakref.Weak
 _group_commits_lock = threading.Lock()
 
 
-def append(site: Site, record: NewRecord, now: datetime) -> None:
-    """Give ``record`` its place in its site's chain and commit it."""
+def append(site: Site, record: NewRecord, now: datetime, key: RequestKey | None = None) -> None:
+    """Give ``record`` its place in its site's chain and commit it (with its key, if any).
+
+    A key another request already holds fails the commit: the record is not stored.
+    """
     # Hashed before the chain is locked: inside, only the link to the previous record is.
-    pending = _Pending(site, record, content_hash(record))
+    pending = _Pending(site, record, content_hash(record), key)
     engine = db.engine
     with _group_commits_lock:
         group = _group_commits.get(engine)
@@ -150,6 +160,7 @@ def _write_batch(batch: list[_Pending], now: datetime) -> None:
         _commit(batch, now)
     except Exception as error:
         if len(batch) > 1:
+            log.warning("a batch of %d records failed, writing each alone: %r", len(batch), error)
             for pending in batch:  # one bad record must not fail the others
                 _write_batch([pending], now)
             return
@@ -177,8 +188,11 @@ def _commit(batch: list[_Pending], now: datetime) -> None:
 def _chain(by_site: dict[str, list[_Pending]]) -> None:
     """Link each site's records to its chain and insert them, in one transaction."""
     with direct_transaction() as tx:
-        rows = []
-        for site_id, group in by_site.items():
+        rows, keys = [], []
+        # Sites in one fixed order: two processes locking two sites' rows in opposite
+        # orders would each wait for the other (PostgreSQL's deadlock).
+        for site_id in sorted(by_site):
+            group = by_site[site_id]
             # Takes the group's places in the chain. The UPDATE locks the site's row
             # (PostgreSQL) or the database (SQLite) until commit, so concurrent writers
             # (other processes) queue up instead of forking the chain.
@@ -193,8 +207,24 @@ def _chain(by_site: dict[str, list[_Pending]]) -> None:
                 record.seq, record.prev_hash = seq, prev
                 record.hash = prev = link_hash(prev, seq, pending.content)
                 rows.append({c: getattr(record, c) for c in _STORED})
+                if pending.key is not None:
+                    keys.append(_key_row(pending))
             tx.execute(_MOVE_HEAD, {"site": site_id, "head": prev})
         tx.execute_many(_INSERT, rows)
+        if keys:
+            # A key held already (the primary key) fails the transaction; each record is
+            # then tried alone, and the one with the taken key fails without being stored.
+            tx.execute_many(_INSERT_KEY, keys)
+
+
+def _key_row(pending: _Pending) -> dict:
+    return {
+        "site_id": pending.record.site_id,
+        "key": pending.key.key,
+        "fingerprint": pending.key.fingerprint,
+        "record_id": pending.record.record_id,
+        "created_at": pending.record.created_at,
+    }
 
 
 def _insert_sites(conn: Connection, sites: Iterable[Site], now: datetime) -> None:

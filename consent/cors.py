@@ -6,7 +6,7 @@ from consent.sites import Site
 from core.errors import Forbidden
 
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
-ALLOWED_HEADERS = "Content-Type"
+ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
 PREFLIGHT_MAX_AGE = "600"
 
 

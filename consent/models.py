@@ -1,6 +1,6 @@
 """SQL tables of the consent side: sites and their append-only consent records."""
 
-from dataclasses import field, make_dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -59,18 +59,48 @@ class ConsentRecord(db.Model):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-# A record on its way in: the same fields as a ConsentRecord row (bar the row id), as a
-# plain dataclass. Built, hashed, inserted and answered from once, it needs none of the
-# ORM's instrumentation, which costs ~40 µs per decision; read back, it is a ConsentRecord.
-_CHAIN_FIELDS = ("seq", "prev_hash", "hash")  # filled in when the chain takes the record
-NewRecord = make_dataclass(
-    "NewRecord",
-    [
-        (c.key, object, field(default=None)) if c.key in _CHAIN_FIELDS else (c.key, object)
-        for c in ConsentRecord.__table__.columns
-        if c.key != "id"
-    ],
-    slots=True,
-    kw_only=True,
-)
-NewRecord.__module__ = __name__
+class IdempotencyKey(db.Model):
+    """A decision's Idempotency-Key (per site): a retry within 24 h answers its record again."""
+
+    __tablename__ = "idempotency_keys"
+
+    site_id: Mapped[str] = mapped_column(String(63), ForeignKey("sites.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the request's canonical JSON: the same key with another body is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+@dataclass(slots=True, kw_only=True)
+class NewRecord:
+    """A record on its way in: a ConsentRecord row's fields (bar the row id), unmapped.
+
+    Built, hashed, inserted and answered from once, it needs none of the ORM's
+    instrumentation, which costs ~40 µs per decision; read back, it is a ConsentRecord.
+    A test holds its fields to the table's columns.
+    """
+
+    record_id: str
+    consent_id: str
+    site_id: str
+    seq: int | None = None  # seq, prev_hash and hash: set when the chain takes the record
+    action: str
+    choices: dict[str, bool]
+    lifetime: str
+    policy_version: str
+    texts_hash: str
+    language: str
+    region: str
+    region_rule: str
+    region_model: str
+    dnt: bool
+    gpc: bool
+    ip_prefix: str | None
+    ua_family: str | None
+    page_origin: str | None
+    page_path: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    prev_hash: str | None = None
+    hash: str | None = None

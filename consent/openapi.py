@@ -43,6 +43,13 @@ OPERATIONS = [
     Op("post", "/api/v1/consents", "Record a decision",
        "Appends a proof record to the site's hash chain and returns a signed receipt. "
        "`necessary` is always stored as granted; missing categories are refused.",
+       parameters=({"name": "Idempotency-Key", "in": "header", "required": False,
+                    "description": "Makes a retry safe: the same key and body within 24 h "
+                    "answer the first decision again (header `Idempotent-Replayed: true`) "
+                    "and write nothing; the same key with another body is 422. 1 to 255 "
+                    "visible ASCII characters, quoted (a structured-field string) or bare.",
+                    "schema": {"type": "string", "pattern": r'^(?:[!#-\[\]-~]{1,255}|'
+                               r'"(?:[!#-\[\]-~]|\\["\\]){1,255}")$'}},),
        body=s.DecisionIn, status=201, answer=s.DecisionOut,
        errors=_errors(*BODY_ERRORS, 403, 404, 409, 503)),
     Op("get", "/api/v1/consents/{consent_id}", "Current state and full history",

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 
-from consent import chain
+from consent import chain, idempotency
+from consent.idempotency import RequestKey
 from consent.models import ConsentRecord, NewRecord
 from consent.regions import RegionMatch
 from consent.schemas import DecisionIn
@@ -41,8 +42,24 @@ class Visit:
     now: datetime
 
 
-def record_decision(site: Site, decision: DecisionIn, visit: Visit, events) -> NewRecord:
-    """Check a decision against the site, append it to the chain, emit its event."""
+@dataclass(frozen=True)
+class Decided:
+    """The record a decision request is answered with."""
+
+    record: NewRecord | ConsentRecord
+    replayed: bool = False  # made by an earlier request with the same Idempotency-Key
+
+
+def record_decision(
+    site: Site, decision: DecisionIn, visit: Visit, events, key: RequestKey | None = None
+) -> Decided:
+    """Check a decision against the site, append it to the chain, emit its event.
+
+    With an Idempotency-Key an earlier request already answered, nothing is written: that
+    request's record is the answer (even if the site's policy changed since).
+    """
+    if key is not None and (earlier := _earlier(site, key, visit.now)) is not None:
+        return Decided(earlier, replayed=True)
     unknown = sorted(set(decision.choices) - set(site.categories))
     if unknown:
         raise Unprocessable(
@@ -65,17 +82,33 @@ def record_decision(site: Site, decision: DecisionIn, visit: Visit, events) -> N
         visit = replace(visit, signals=signals)
     choices = {c: c == NECESSARY or decision.choices.get(c, False) for c in site.categories}
     action = settle_action(decision.action, choices, visit.signals)
-    return _append(
-        site,
-        consent_id=decision.consent_id,
-        action=action,
-        choices=choices,
-        lifetime=decision.lifetime,
-        language=decision.language,
-        page_path=decision.page,
-        visit=visit,
-        events=events,
-    )
+    try:
+        record = _append(
+            site,
+            consent_id=decision.consent_id,
+            action=action,
+            choices=choices,
+            lifetime=decision.lifetime,
+            language=decision.language,
+            page_path=decision.page,
+            visit=visit,
+            events=events,
+            key=key,
+        )
+    except Exception:
+        # A request with the same key committed first, so ours could not take the key:
+        # answer with its record. Any other failure finds no such request and is raised.
+        if key is None or (earlier := _earlier(site, key, visit.now)) is None:
+            raise
+        return Decided(earlier, replayed=True)
+    if key is not None:
+        idempotency.purge_expired(visit.now)
+    return Decided(record)
+
+
+def _earlier(site: Site, key: RequestKey, now: datetime) -> ConsentRecord | None:
+    record_id = idempotency.recorded(site.id, key, now)
+    return find_record(record_id) if record_id is not None else None
 
 
 def withdraw(site: Site, latest: ConsentRecord, visit: Visit, events) -> NewRecord:
@@ -114,7 +147,17 @@ def settle_action(action: str | None, choices: dict[str, bool], signals: Signals
 
 
 def _append(
-    site: Site, *, consent_id, action, choices, lifetime, language, page_path, visit, events
+    site: Site,
+    *,
+    consent_id,
+    action,
+    choices,
+    lifetime,
+    language,
+    page_path,
+    visit,
+    events,
+    key: RequestKey | None = None,
 ):
     if not events.has_room():
         # Checked before anything is written, so a full spool leaves no record behind.
@@ -144,7 +187,7 @@ def _append(
         created_at=visit.now,
         expires_at=_expiry(site, choices, lifetime, visit.now),
     )
-    chain.append(site, record, visit.now)
+    chain.append(site, record, visit.now, key)
     # After the commit: the SQL record is the authority, so no event exists without one.
     events.emit("consent_events", decision_event(record))
     return record

@@ -3,19 +3,25 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from consent.sites import CATEGORY_ID, LANGUAGE, SITE_ID, Cookie, Texts
 from consent.sites import Lifetime as SiteLifetime
-from core.times import as_utc
+from core.times import api_time, as_utc
 
 CONSENT_ID = r"^[0-9a-f]{32}$"
 Action = Literal["accept_all", "reject_all", "custom", "withdraw", "gpc", "dnt"]
 Lifetime = Literal["session", "persistent"]
 # A path as the page saw it; control characters (NUL included) never belong in one.
 PagePath = Annotated[str, Field(max_length=512, pattern=r"^/[^\x00-\x1f\x7f]*$")]
-# Stored times come back naive from SQLite and aware from PostgreSQL: always answer in UTC.
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+# Stored times come back naive from SQLite and aware from PostgreSQL: always answer in UTC,
+# in the one form receipts use too (pydantic's own drops the fraction on a whole second).
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    PlainSerializer(api_time, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class _In(BaseModel):
@@ -121,8 +127,16 @@ class ChainOut(_Out):
 
 class ReceiptCheckOut(_Out):
     valid: bool = Field(description="signed by one of this server's keys")
-    matches_record: bool | None = Field(description="the stored record still has this hash")
-    receipt: dict | None
+    matches_record: bool | None = Field(
+        description="the stored record still says what the receipt says, and its content "
+        "still gives its stored hash; null when the receipt is not valid"
+    )
+    mismatches: list[str] | None = Field(
+        description="what differs: `record_id` (no such record), a receipt field, or "
+        "`stored hash` (the record's content was changed); empty when it matches, null "
+        "when the receipt is not valid"
+    )
+    receipt: dict | None = Field(description="the receipt's content, as it was signed")
 
 
 class RegionOut(_Out):

@@ -1,6 +1,7 @@
 """The consent API end to end, on real SQL and the chdb engine."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -415,3 +416,58 @@ def test_a_full_spool_refuses_decisions_before_writing_anything(make_app, tmp_pa
     assert refused.get_json()["error"]["code"] == "spool_full"
     assert _records(offline) == accepted
     assert offline.extensions["events"].health()["spool"]["backlog_events"] == accepted
+
+
+# --- one time format ------------------------------------------------------------------
+
+API_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def _times(value, path="") -> dict[str, object]:
+    """Every ``*_at`` value in a JSON answer, by its path."""
+    found = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.endswith("_at"):
+                found[f"{path}.{key}"] = item
+            found |= _times(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found |= _times(item, f"{path}[{i}]")
+    return found
+
+
+def test_every_timestamp_in_answers_and_receipts_has_one_format(app, client):
+    persistent = post_decision(client).get_json()
+    consent_id = persistent["consent_id"]
+    session = post_decision(client, consent_id=consent_id, lifetime="session").get_json()
+    # A time on a whole second is where isoformat() would leave the fraction out.
+    whole = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    with app.app_context():
+        db.session.execute(
+            db.update(ConsentRecord)
+            .where(ConsentRecord.record_id == session["record_id"])
+            .values(created_at=whole)
+        )
+        db.session.commit()
+    withdrawn = client.delete(f"/api/v1/consents/{consent_id}", headers={"Origin": ORIGIN})
+    state = client.get(f"/api/v1/consents/{consent_id}").get_json()
+    receipts = [
+        client.post("/api/v1/receipts/verify", json={"receipt": answer["receipt"]}).get_json()
+        for answer in (persistent, session, withdrawn.get_json())
+    ]
+
+    times = _times(
+        {
+            "decisions": [persistent, session, withdrawn.get_json()],
+            "state": state,
+            "receipts": receipts,
+        }
+    )
+    shown = {path: value for path, value in times.items() if value is not None}
+    assert {p.rsplit(".", 1)[1] for p in shown} == {"created_at", "expires_at"}
+    # Expiries of the persistent decision only (the withdrawal keeps the session lifetime):
+    # 1 decision, the state's creation, 3 + 1 in the history, 3 + 1 in the receipts.
+    assert len(shown) == 10
+    assert {p: v for p, v in shown.items() if not API_TIME.match(v)} == {}
+    assert state["history"][1]["created_at"] == "2026-12-01T09:30:00.000000Z"
