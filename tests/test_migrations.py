@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade as sql_upgrade
 
-from consent import create_app
+from consentry import create_app
 from core.db import db
 
 # Modelled on another branch of issue 6 (consent/models.py EventMark): ignored only while

@@ -23,10 +23,11 @@ from factories import decision, post_decision
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import delete, update
 
-from consent import chain, create_app
+from consent import chain
 from consent.chain import record_hash, verify_chain
 from consent.models import ConsentRecord, NewRecord, SiteRow
 from consent.sites import load_sites
+from consentry import create_app
 from core import jsoncodec
 from core.db import db
 from core.keys import ApiKey
