@@ -18,3 +18,8 @@ def utc_text(moment: datetime, sep: str = "T") -> str:
     isoformat, not strftime: the same text for less, on paths every request takes.
     """
     return as_utc(moment).replace(tzinfo=None).isoformat(sep=sep, timespec="microseconds")
+
+
+def api_time(moment: datetime) -> str:
+    """``2026-11-29T05:32:25.309000Z``: the one form of every time the API and receipts show."""
+    return utc_text(moment) + "Z"

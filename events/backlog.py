@@ -5,7 +5,16 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from events.spool import REJECTED, load_state, segment_path, segment_seqs, spool_dirs
+from events.spool import (
+    REJECTED,
+    DamagedState,
+    State,
+    check_state,
+    load_state,
+    segment_path,
+    segment_seqs,
+    spool_dirs,
+)
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -19,6 +28,8 @@ class Backlog:
     spools: int = 0
     rejected_events: int = 0
     per_spool: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Spools whose state cannot be read (counted whole): name -> what is wrong.
+    damaged: dict[str, str] = field(default_factory=dict)
 
 
 class BacklogMeter:
@@ -37,11 +48,8 @@ class BacklogMeter:
             seen: set[Path] = set()
             for directory in spool_dirs(self.root):
                 nbytes = nevents = 0
-                try:
-                    state = load_state(directory)
-                except (OSError, ValueError):
-                    state = None
-                for seq in segment_seqs(directory):
+                state, seqs = _read_state(directory, total.damaged)
+                for seq in seqs:
                     if state and seq < state.segment:
                         continue
                     path = segment_path(directory, seq)
@@ -78,6 +86,29 @@ class BacklogMeter:
         except FileNotFoundError:
             return 0
         return sum(_count_newlines(Path(f.path), 0, f.stat().st_size) for f in files)
+
+
+def _read_state(directory: Path, damaged: dict[str, str]) -> tuple[State | None, list[int]]:
+    """Read a directory's state and segments; note in ``damaged`` a state that is off."""
+    seen = None
+    for _ in range(2):
+        # The state first: a removal deletes the segments, then the state.
+        try:
+            state = load_state(directory)
+        except DamagedState as e:
+            damaged[directory.name] = str(e)
+            return None, segment_seqs(directory)
+        except OSError:
+            return None, segment_seqs(directory)
+        seqs = segment_seqs(directory)
+        try:
+            return check_state(directory, state, seqs), seqs
+        except DamagedState as e:
+            if seen == state:  # the same state twice: not one a shipper was moving on
+                damaged[directory.name] = str(e)
+                return None, seqs
+            seen = state
+    return None, seqs
 
 
 def _count_newlines(path: Path, start: int, end: int) -> int:

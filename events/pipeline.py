@@ -159,6 +159,7 @@ class Pipeline:
         """Report ClickHouse reachability and the spool backlog."""
         backlog = self._meter.measure()
         ok, error = self._clickhouse_health()
+        damaged = {**backlog.damaged, **self._shipper.damaged}
         return {
             "clickhouse": {"ok": ok, "error": error},
             "spool": {
@@ -168,6 +169,8 @@ class Pipeline:
                 "rejected_events": backlog.rejected_events,
                 "last_shipped_at": self._shipper.last_shipped_at,
                 "last_error": self._shipper.last_error,
+                # Spools replayed from the start because their state could not be read.
+                "damaged": [{"spool": n, "error": e} for n, e in sorted(damaged.items())],
             },
         }
 

@@ -18,6 +18,7 @@ from events_support import (
     closed_port_url,
     consent_row,
     counts,
+    event_ids,
     get,
     gunicorn,
     kill_group,
@@ -26,7 +27,7 @@ from events_support import (
 )
 
 from events import spool as spool_module
-from events.spool import SpoolDir, SpoolWriter, load_state, spool_dirs
+from events.spool import SpoolDir, SpoolWriter, State, adopt_one, load_state, spool_dirs
 
 
 def test_clickhouse_down_events_wait_in_the_spool_and_ship_once_later(
@@ -180,7 +181,7 @@ def test_a_live_spool_is_never_adopted(ev_pipelines, ev_url, tmp_path):
     pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
     assert pipeline.flush(5)
     assert counts(pipeline.clickhouse) == (0, 0)
-    assert load_state(writer.path) is None
+    assert load_state(writer.path) == State(1)  # as it was made: nothing shipped
     writer.close()
 
 
@@ -246,3 +247,158 @@ def _ship_process(data_dir, url, start_at) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def _fds_into(directory) -> list[str]:
+    """Name the open descriptors of this process that point into ``directory``."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            continue  # the descriptor listdir itself used
+        if target.startswith(f"{directory}/"):
+            names.append(target)
+    return names
+
+
+def _ship_in_uneven_batches_then_die(pipeline, shipped=(30, 50), left=20) -> list[str]:
+    # Partial batches (30, then 40 + 10) as a live shipper cuts them: a replay from the
+    # start of the segment cuts different ones, whose tokens ClickHouse has never seen.
+    ids = []
+    for n in shipped:
+        for _ in range(n):
+            ids.append(str(uuid.uuid4()))
+            pipeline.emit("consent_events", consent_row(event_id=ids[-1]))
+        assert pipeline.flush(20)
+    for _ in range(left):
+        ids.append(str(uuid.uuid4()))
+        pipeline.emit("consent_events", consent_row(event_id=ids[-1]))
+    pipeline.stop(timeout=0)  # leaves the rest spooled, its directory unlocked
+    return ids
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b'{"segment": 1, "offs',
+        b'{"segment": "one", "offset": 0}',
+        b'{"segment": 1, "offset": 99999999, "pending": null}',
+        None,  # the file is gone
+    ],
+    ids=["empty", "torn", "wrong-type", "past-the-end", "missing"],
+)
+def test_a_damaged_state_file_replays_the_spool_once_and_says_so(
+    ev_pipelines, ev_url, tmp_path, caplog, damage
+):
+    first = ev_pipelines(ev_url, SHIP_BATCH=40)
+    ids = _ship_in_uneven_batches_then_die(first)
+    [directory] = spool_dirs(first.root)
+    if damage is None:
+        (directory / "state.json").unlink()
+    else:
+        (directory / "state.json").write_bytes(damage)
+
+    replay = ev_pipelines(ev_url, data_dir=tmp_path / "data", upgrade=False, SHIP_BATCH=25)
+    [seen] = replay.health()["spool"]["damaged"]  # before any shipper touches it
+    assert seen["spool"] == directory.name
+    with caplog.at_level(logging.ERROR, logger="events"):
+        assert replay.flush(20)
+
+    assert counts(replay.clickhouse) == (100, 100)
+    assert sorted(event_ids(replay.clickhouse)) == sorted(ids)
+    assert spool_dirs(replay.root) == []
+    [damaged] = replay.health()["spool"]["damaged"]
+    assert damaged["spool"] == directory.name
+    assert damaged["error"]
+    assert f"spool {directory.name}" in caplog.text
+
+
+def test_a_crash_during_a_damaged_replay_still_checks_what_it_replays(
+    ev_pipelines, ev_url, tmp_path, monkeypatch
+):
+    first = ev_pipelines(ev_url, SHIP_BATCH=40)
+    ids = _ship_in_uneven_batches_then_die(first)
+    [directory] = spool_dirs(first.root)
+    (directory / "state.json").write_bytes(b"")
+    real_ack = SpoolDir.ack
+
+    def ack_crashes_once(spool_dir, batch):
+        monkeypatch.setattr(SpoolDir, "ack", real_ack)
+        raise OSError("killed between the insert and the ack")
+
+    monkeypatch.setattr(SpoolDir, "ack", ack_crashes_once)
+    replay = ev_pipelines(ev_url, data_dir=tmp_path / "data", upgrade=False, SHIP_BATCH=25)
+    assert not replay.flush(20, retry=False)
+    replay.stop(timeout=0)
+    assert load_state(directory).verify is not None
+
+    again = ev_pipelines(ev_url, data_dir=tmp_path / "data", upgrade=False, SHIP_BATCH=25)
+    assert again.flush(20)
+    assert counts(again.clickhouse) == (100, 100)
+    assert sorted(event_ids(again.clickhouse)) == sorted(ids)
+
+
+def test_adopting_a_damaged_spool_leaks_no_descriptor_and_can_be_retried(tmp_path):
+    root = tmp_path / "spool"
+    writer = SpoolWriter(root)
+    writer.append(b'consent_events\t{"site":"damaged.example"}\n')
+    writer.close()
+    (writer.path / "state.json").write_bytes(b"")
+    before = len(os.listdir("/proc/self/fd"))
+
+    for _ in range(2):  # not skipped after the first try
+        adopted = adopt_one(root, set())
+        assert adopted is not None
+        assert adopted.name == writer.name
+        adopted.release()
+
+    assert _fds_into(writer.path) == []
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_state_and_new_spool_directories_reach_the_disk_before_they_count(tmp_path, monkeypatch):
+    calls = []
+    real_fsync, real_replace, real_rename = os.fsync, os.replace, os.rename
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    def rename(src, dst):
+        calls.append(("rename", str(dst)))
+        real_rename(src, dst)
+
+    for name, spy in (("fsync", fsync), ("replace", replace), ("rename", rename)):
+        monkeypatch.setattr(spool_module.os, name, spy)
+    root = tmp_path / "spool"
+    writer = SpoolWriter(root)
+    made = calls[:]
+    calls.clear()
+    writer.append(b'consent_events\t{"site":"durable.example"}\n')
+    segment = calls[:]
+    calls.clear()
+    directory = SpoolDir(writer.path, writer=writer)
+    batch = directory.next_batch(10)
+    directory.ack(batch)
+    writer.close()
+
+    path, state = str(writer.path), str(writer.path / "state.json")
+    tmp = made[1][1].rsplit("/", 1)[0]  # the .tmp- directory it was made in
+    # The new root's name, the first state, the renamed directory: each on disk in turn.
+    assert made == [
+        ("fsync", str(tmp_path)),
+        ("fsync", f"{tmp}/.state.json.tmp"),
+        ("replace", f"{tmp}/state.json"),
+        ("fsync", tmp),
+        ("rename", path),
+        ("fsync", str(root)),
+    ]
+    assert segment == [("fsync", path)]  # the new segment's name
+    # Each state write: the new file, then the rename over the old one, then the directory.
+    assert calls == [("fsync", f"{path}/.state.json.tmp"), ("replace", state), ("fsync", path)] * 2

@@ -232,7 +232,10 @@ def test_health_reports_ok_and_backlog_once_started(ev_pipelines, ev_url):
     assert health["clickhouse"] == {"ok": True, "error": None}
     assert health["spool"]["backlog_events"] == 0
     assert health["spool"]["spools"] == 1
-    assert health["spool"]["last_shipped_at"] is not None
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", health["spool"]["last_shipped_at"]
+    )
+    assert health["spool"]["damaged"] == []
     assert health["spool"]["last_error"] is None
 
 
