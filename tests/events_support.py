@@ -92,10 +92,32 @@ def create_server_app() -> Flask:
     )
     if env.get("EV_UPGRADE"):
         app.extensions["events"].upgrade_schema()
-    if env.get("EV_START_AT"):
-        # Lets concurrent shippers begin adopting spools at the same moment.
-        time.sleep(max(0.0, float(env["EV_START_AT"]) - time.time()))
+    if env.get("EV_BARRIER"):
+        # Lets concurrent shippers begin adopting spools together: see ``barrier``.
+        wait_at_barrier(Path(env["EV_BARRIER"]))
     return app
+
+
+def wait_at_barrier(barrier: Path, timeout: float = 60) -> None:
+    """Say this process is ready (``ready-<pid>``), then wait until ``go`` exists."""
+    (barrier / f"ready-{os.getpid()}").touch()
+    wait_for(lambda: (barrier / "go").exists(), timeout, "the barrier was never opened")
+
+
+def open_barrier(barrier: Path, parties: int, timeout: float = 60) -> None:
+    """Wait until ``parties`` processes wait at ``barrier``, then let them all go."""
+    ready = lambda: len(list(barrier.glob("ready-*"))) >= parties  # noqa: E731
+    wait_for(ready, timeout, f"{parties} processes never reached the barrier")
+    (barrier / "go").touch()
+
+
+def wait_for(condition, timeout: float, failure: str, pause: float = 0.01) -> None:
+    """Poll ``condition`` until it holds; raise TimeoutError with ``failure`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(failure)
+        time.sleep(pause)
 
 
 def chdb_url(path: Path, database: str) -> str:
