@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import clickhouse_connect
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from events.protocols import EventStore
@@ -113,7 +114,7 @@ class ClickHouseStore:
         self.url = url
         self.base_url, self.database = split_database(url)
         self.embedded = url.startswith("chdb:")
-        self._client = None
+        self._client: Client | None = None
         self._lock = threading.Lock()
 
     @property
@@ -121,7 +122,7 @@ class ClickHouseStore:
         """Tell whether a client is open (for chdb: whether this process holds the engine)."""
         return self._client is not None
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a SELECT with server-side ``{name:Type}`` parameters; return its rows."""
         with self._lock:
             result = self._open().query(sql, parameters=parameters)
@@ -179,12 +180,12 @@ class ClickHouseStore:
         self._client = None
         self._lock = threading.Lock()
 
-    def _open(self):
+    def _open(self) -> Client:
         if self._client is None:
             self._client = self._connect(self.database)
         return self._client
 
-    def _connect(self, database: str | None):
+    def _connect(self, database: str | None) -> Client:
         if self.embedded:
             return clickhouse_connect.get_client(dsn=self.base_url, database=database)
         # Sessions would serialise the shipper and health checks on the server; short

@@ -21,6 +21,7 @@ from events import schema
 from events.backlog import Backlog, BacklogMeter
 from events.clickhouse import ClickHouseStore
 from events.errors import SpoolFull
+from events.protocols import DropReason
 from events.shipper import Shipper
 from events.spool import MAX_LINE_BYTES, TABLE_RE, SpoolWriter
 
@@ -84,14 +85,14 @@ class Pipeline:
             row = {"event_id": str(uuid.uuid4()), "ts": _now(), **row}
         self._append(table, row)
 
-    def count_drop(self, reason: str, source: str) -> None:
-        """Count one dropped hit by reason; kept in memory while the spool is full."""
+    def count_drop(self, reason: DropReason, source: str) -> None:
+        """Count one dropped hit by reason; kept in memory while the spool cannot take it."""
         if self._thread is None:
             self.start()
         row = {"ts": _now()[:19], "source": source, "reason": reason, "hits": 1}
         try:
             self._append(DROPS_TABLE, row)
-        except SpoolFull:
+        except (SpoolFull, OSError):
             with self._drops_lock:
                 self._drops[(source, reason)] += 1
 
@@ -229,7 +230,12 @@ class Pipeline:
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def _round(self, deadline: float | None = None, interrupt=None, drain: bool = True) -> bool:
+    def _round(
+        self,
+        deadline: float | None = None,
+        interrupt: threading.Event | None = None,
+        drain: bool = True,
+    ) -> bool:
         try:
             self._flush_drops()
             return self._shipper.ship(deadline, interrupt, drain)
@@ -243,7 +249,7 @@ class Pipeline:
             row = {"ts": _now()[:19], "source": source, "reason": reason, "hits": hits}
             try:
                 self._append(DROPS_TABLE, row)
-            except SpoolFull:
+            except (SpoolFull, OSError):
                 with self._drops_lock:
                     self._drops[(source, reason)] += hits
 
@@ -271,7 +277,7 @@ class Pipeline:
         return ok, error
 
 
-def _after_fork(ref: weakref.ref) -> None:
+def _after_fork(ref: "weakref.ref[Pipeline]") -> None:
     pipeline = ref()
     if pipeline is not None:
         pipeline._forget_parent()

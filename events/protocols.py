@@ -29,6 +29,6 @@ class EventStore(Protocol):
         """Insert JSONEachRow lines; a retry with the same token is deduplicated."""
         ...
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a SELECT with bound ``{name:Type}`` parameters; return its rows."""
         ...

@@ -116,7 +116,9 @@ class State:
     pending: tuple[int, int] | None = None
     verify: Position | None = None
 
-    def moved(self, segment: int, offset: int = 0, pending: tuple[int, int] | None = None):
+    def moved(
+        self, segment: int, offset: int = 0, pending: tuple[int, int] | None = None
+    ) -> "State":
         """Return the state at a new position, still verifying if it is before ``verify``."""
         verify = self.verify if self.verify and (segment, offset) < self.verify else None
         return State(segment, offset, pending, verify)
@@ -339,15 +341,16 @@ class SpoolDir:
                 return self._batch(state.segment, start, end, data)
             # Read the writer's position before the data: a segment older than the active
             # one gets no more writes, so what is read after this is all there will be.
-            active = self.writer.active_seq if self.writer else None
+            writer = self.writer
+            active = writer.active_seq if writer else None
             data = self._read(state.segment, state.offset, READ_BYTES)
             chunk = _complete_lines(data, max_lines)
             if chunk:
                 start, end = state.offset, state.offset + len(chunk)
                 self._save(state.moved(state.segment, start, (start, end)))
                 return self._batch(state.segment, start, end, chunk)
-            if active is not None and state.segment >= active:
-                if state.offset < ROTATE_SHIPPED_BYTES or not self.writer.rotate(state.segment):
+            if writer is not None and active is not None and state.segment >= active:
+                if state.offset < ROTATE_SHIPPED_BYTES or not writer.rotate(state.segment):
                     return None
                 continue
             if not self._advance(len(data)):
