@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from consent import api, cli, docs, pages
+from consent import api, cli, docs, pages, reconcile
 from consent.sites import load_sites
 from core.config import load_config
 from core.db import db, migrate
@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     events.init_app(app, schema_dir=ROOT / "migrations" / "clickhouse")
+    reconcile.install(app)
 
     register_error_handlers(app)
     for blueprint in (api.bp, docs.bp, pages.bp):

@@ -1,5 +1,7 @@
 """The seams of the event side: what the domain emits to, what the shipper writes to."""
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 # Why a hit was not turned into an event; each is counted in ``dropped_hits``.
@@ -19,6 +21,16 @@ class EventSink(Protocol):
 
     def has_room(self) -> bool:
         """Tell whether the spool is under its disk budget."""
+        ...
+
+
+class EventLedger(EventSink, Protocol):
+    """An event sink that can also tell which events it has never been given or kept."""
+
+    def missing_events(
+        self, table: str, event_ids: Iterable[str], since: datetime | None = None
+    ) -> set[str]:
+        """Return the ids neither in ClickHouse's ``table`` nor waiting in a spool."""
         ...
 
 

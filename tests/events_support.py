@@ -1,4 +1,4 @@
-"""Helpers for the events tests: apps on chdb, row counts, server processes.
+"""Helpers for the events tests: apps on chdb, row counts, server processes, a second site.
 
 Subprocesses run it as ``python -m events_support count|restart …`` with ``tests/`` on
 PYTHONPATH; the fixtures live in ``conftest.py``.
@@ -141,6 +141,27 @@ def event_ids(store: ClickHouseStore) -> list[str]:
     return [str(r[0]) for r in store.query("SELECT event_id FROM consent_events")]
 
 
+SHOP_POLICY = "2026-12-01"
+
+
+def two_sites_file(directory: Path) -> Path:
+    """Write a sites file with the bundled ``demo`` site and ``shop``, which differs.
+
+    ``shop``: its own policy version, a year for a consent, no IP prefix stored.
+    """
+    demo = (ROOT / "consent" / "data" / "sites.toml").read_text()
+    shop = (
+        demo.replace("[sites.demo", "[sites.shop")
+        .replace('name = "Consentry demo"', 'name = "Consentry shop"')
+        .replace('policy_version = "2026-11-01"', f'policy_version = "{SHOP_POLICY}"')
+        .replace("accept_days = 180", "accept_days = 365")
+        .replace("store_ip_prefix = true", "store_ip_prefix = false")
+    )
+    path = directory / "two_sites.toml"
+    path.write_text(demo + "\n" + shop)
+    return path
+
+
 # Server processes -----------------------------------------------------------------------
 
 
@@ -213,6 +234,46 @@ def _wait_ready(port: int, proc: subprocess.Popen, path: str, timeout: float = 6
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not become ready")
+
+
+@contextlib.contextmanager
+def service(data_dir: Path, clickhouse_url: str, **env: str) -> Iterator[subprocess.Popen]:
+    """Run the real app as ``make run`` does: ``consentry db upgrade``, then gunicorn."""
+    port = free_port()
+    variables = {
+        "CONSENTRY_DATA_DIR": str(data_dir),
+        "CONSENTRY_CLICKHOUSE_URL": clickhouse_url,
+        "CONSENTRY_SECRET_KEYS": "reconcile-test-key-0123456789",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **env,
+    }
+    environment = subprocess_env(**variables)
+    consentry = Path(sys.executable).parent / "consentry"
+    subprocess.run(
+        [str(consentry), "db", "upgrade"],
+        env=environment,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with serve(
+        ["--config", "gunicorn.conf.py", "wsgi:app"], environment, ROOT, port, "/healthz"
+    ) as proc:
+        yield proc
+
+
+def request_json(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """Send one JSON request on a new connection; return the status and the JSON answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        payload = json.dumps(body) if body is not None else None
+        conn.request(method, path, payload, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
 
 
 def get(port: int, path: str, method: str = "GET") -> str:
