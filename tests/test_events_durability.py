@@ -10,6 +10,7 @@ import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from events_support import (
@@ -369,20 +370,22 @@ def _fds_into(directory) -> list[str]:
     return names
 
 
-def _ship_in_uneven_batches_then_die(pipeline, shipped=(30, 50), left=20) -> list[str]:
-    # Partial batches (30, then 40 + 10) as a live shipper cuts them: a replay from the
-    # start of the segment cuts different ones, whose tokens ClickHouse has never seen.
-    ids = []
-    for n in shipped:
-        for _ in range(n):
-            ids.append(str(uuid.uuid4()))
-            pipeline.emit("consent_events", consent_row(event_id=ids[-1]))
-        assert pipeline.flush(20)
-    for _ in range(left):
-        ids.append(str(uuid.uuid4()))
-        pipeline.emit("consent_events", consent_row(event_id=ids[-1]))
-    pipeline.stop(timeout=0)  # leaves the rest spooled, its directory unlocked
-    return ids
+def _ship_in_uneven_batches_then_die(store, root) -> tuple[list[str], Path]:
+    """Ship 80 of 100 events as a live shipper cuts batches (30, then 40 + 10), then die.
+
+    A replay from the start of the segment cuts other batches, whose tokens ClickHouse
+    has never seen.
+    """
+    ids = [str(uuid.uuid4()) for _ in range(100)]
+    writer = SpoolWriter(root)
+    shipper = Shipper(root, store, lambda: writer, batch_lines=40)
+    _spool(writer, ids[:30])
+    assert shipper.ship()
+    _spool(writer, ids[30:80])
+    assert shipper.ship()
+    _spool(writer, ids[80:])
+    writer.close()  # the process is gone: its directory can be adopted
+    return ids, writer.path
 
 
 @pytest.mark.parametrize(
@@ -399,9 +402,8 @@ def _ship_in_uneven_batches_then_die(pipeline, shipped=(30, 50), left=20) -> lis
 def test_a_damaged_state_file_replays_the_spool_once_and_says_so(
     ev_pipelines, ev_url, tmp_path, caplog, damage
 ):
-    first = ev_pipelines(ev_url, SHIP_BATCH=40)
-    ids = _ship_in_uneven_batches_then_die(first)
-    [directory] = spool_dirs(first.root)
+    store = ev_pipelines(ev_url).clickhouse
+    ids, directory = _ship_in_uneven_batches_then_die(store, tmp_path / "data" / "spool")
     if damage is None:
         (directory / "state.json").unlink()
     else:
@@ -425,9 +427,8 @@ def test_a_damaged_state_file_replays_the_spool_once_and_says_so(
 def test_a_crash_during_a_damaged_replay_still_checks_what_it_replays(
     ev_pipelines, ev_url, tmp_path, monkeypatch
 ):
-    first = ev_pipelines(ev_url, SHIP_BATCH=40)
-    ids = _ship_in_uneven_batches_then_die(first)
-    [directory] = spool_dirs(first.root)
+    store = ev_pipelines(ev_url).clickhouse
+    ids, directory = _ship_in_uneven_batches_then_die(store, tmp_path / "data" / "spool")
     (directory / "state.json").write_bytes(b"")
     real_ack = SpoolDir.ack
 

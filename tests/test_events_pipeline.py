@@ -295,7 +295,7 @@ def test_missing_events_are_those_in_neither_clickhouse_nor_any_spool(
     for name in ("dead", "damaged", "in_flight", "acked"):
         writer = SpoolWriter(root)
         writer.append(_line(ids[name]))
-        writer.append(_line(ids["other_table"], table="other_events"))
+        writer.append(_line(ids["other_table"], table="dropped_hits"))
         writer.close()
         directory = SpoolDir(writer.path)
         if name == "damaged":
