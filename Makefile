@@ -41,4 +41,4 @@ bench: install
 	$(BIN)/python -m bench.instructions
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage
