@@ -26,6 +26,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -40,4 +41,4 @@ bench: install
 	$(BIN)/python -m bench.instructions
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage

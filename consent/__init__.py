@@ -6,7 +6,7 @@ email half.
 
 from flask import Flask
 
-from consent import api, cli, openapi, pages
+from consent import api, cli, openapi, pages, reconcile
 from consent.sites import load_sites
 
 
@@ -17,3 +17,4 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.extensions["openapi"].add(openapi.OPERATIONS)
     app.cli.add_command(cli.sites_cli)
+    reconcile.install(app)

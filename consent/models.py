@@ -104,3 +104,13 @@ class NewRecord:
     expires_at: datetime | None
     prev_hash: str | None = None
     hash: str | None = None
+
+
+class EventMark(db.Model):
+    """How far a site's records are known to have their event in ClickHouse or a spool."""
+
+    __tablename__ = "event_marks"
+
+    site_id: Mapped[str] = mapped_column(String(63), ForeignKey("sites.id"), primary_key=True)
+    reconciled_seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,5 +1,6 @@
 """Consent records: check a decision, append it to its site's chain, read the proof back."""
 
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass, replace
@@ -14,10 +15,14 @@ from consent.regions import RegionMatch
 from consent.schemas import DecisionIn
 from consent.signals import Signals
 from consent.sites import NECESSARY, Site
+from core import faults
 from core.db import db
 from core.errors import Conflict, Unprocessable
 from core.times import utc_text
 from events import SpoolFull
+from events.protocols import EventSink
+
+log = logging.getLogger(__name__)
 
 CLEARING_ACTIONS = ("reject_all", "withdraw", "gpc", "dnt")
 _KNOWN = (
@@ -51,7 +56,7 @@ class Decided:
 
 
 def record_decision(
-    site: Site, decision: DecisionIn, visit: Visit, events, key: RequestKey | None = None
+    site: Site, decision: DecisionIn, visit: Visit, events: EventSink, key: RequestKey | None = None
 ) -> Decided:
     """Check a decision against the site, append it to the chain, emit its event.
 
@@ -111,7 +116,7 @@ def _earlier(site: Site, key: RequestKey, now: datetime) -> ConsentRecord | None
     return find_record(record_id) if record_id is not None else None
 
 
-def withdraw(site: Site, latest: ConsentRecord, visit: Visit, events) -> NewRecord:
+def withdraw(site: Site, latest: ConsentRecord, visit: Visit, events: EventSink) -> NewRecord:
     """Append a record that refuses every optional category (withdrawal as easy as consent)."""
     language = latest.language if latest.language in site.texts else site.default_language
     return _append(
@@ -156,7 +161,7 @@ def _append(
     language,
     page_path,
     visit,
-    events,
+    events: EventSink,
     key: RequestKey | None = None,
 ):
     if not events.has_room():
@@ -188,8 +193,21 @@ def _append(
         expires_at=_expiry(site, choices, lifetime, visit.now),
     )
     chain.append(site, record, visit.now, key)
+    if faults.ARMED:
+        faults.crash_point("after_commit")
     # After the commit: the SQL record is the authority, so no event exists without one.
-    events.emit("consent_events", decision_event(record))
+    try:
+        events.emit("consent_events", decision_event(record))
+    except (SpoolFull, OSError) as error:
+        # Committed is decided: the answer stays 201 (a 503 would make the client send the
+        # decision again), and consent.reconcile sends the event once the spool has room.
+        log.error(
+            "decision %s of site %s is stored but its event could not be spooled: %s",
+            record.record_id,
+            site.id,
+            error,
+        )
+        events.count_drop("spool_full", "consent")
     return record
 
 

@@ -4,6 +4,7 @@ A wrong setting stops start-up with a ConfigError that names the key and what is
 """
 
 import logging
+import math
 import os
 import secrets
 from pathlib import Path
@@ -29,6 +30,10 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024,
     # How many proxies in front set X-Forwarded-For; 0 trusts no header (the IP is the peer's).
     "PROXY_HOPS": 0,
+    # Decision events ClickHouse lacks are re-emitted every so many seconds, once their
+    # record has been committed for the grace period (a request emits just after it commits).
+    "RECONCILE_INTERVAL": 300.0,
+    "RECONCILE_GRACE_SECONDS": 60.0,
 }
 
 
@@ -67,6 +72,8 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
     for key in ("SHIP_INTERVAL", "SHUTDOWN_FLUSH_SECONDS"):
         cfg[key] = _positive(key, cfg[key], float)
+    for key in ("RECONCILE_INTERVAL", "RECONCILE_GRACE_SECONDS"):
+        cfg[key] = _finite_seconds(key, cfg[key])
 
 
 def _database_url(url: str) -> str:
@@ -147,6 +154,19 @@ def _count(key: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
         raise ConfigError(f"CONSENTRY_{key}: must be a whole number >= 0, got {value!r}")
     return int(value)
+
+
+def _finite_seconds(key: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    # Written so that NaN fails too; past a day, a wait is a mistake.
+    if isinstance(value, bool) or not 0 < number <= 86_400:
+        raise ConfigError(
+            f"CONSENTRY_{key}: must be a number of seconds above 0 and at most 86400, got {value!r}"
+        )
+    return number
 
 
 def _positive(key: str, value, kind: type):

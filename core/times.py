@@ -1,8 +1,13 @@
 """Instants in UTC: read back from either SQL store, and written as text without strftime."""
 
 from datetime import UTC, datetime
+from typing import overload
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """Read a stored time as aware UTC: SQLite hands back naive values, PostgreSQL aware ones."""
     if moment is None:

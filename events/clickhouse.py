@@ -2,11 +2,17 @@
 
 import re
 import threading
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import clickhouse_connect
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
+
+from events.protocols import EventStore
 
 _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -48,6 +54,43 @@ def is_data_error(error: Exception) -> bool:
     return isinstance(error, DatabaseError) and error.code in DATA_ERROR_CODES
 
 
+# Ids per lookup query: bound as one Array(UUID) parameter of ~370 KB.
+ID_CHUNK = 10_000
+
+
+def stored_ids(
+    store: EventStore, table: str, ids: Iterable[str], since: datetime | None = None
+) -> set[str]:
+    """Return those of ``ids`` (UUID text) that ``table`` holds, in canonical form.
+
+    ``since`` (optional) says no row older than it can match, so ClickHouse reads only
+    the newer partitions instead of the whole ``event_id`` column.
+    """
+    wanted = sorted({c for c in map(canonical_id, ids) if c is not None})
+    sql = (
+        "SELECT DISTINCT toString(event_id) FROM {table:Identifier}"
+        " WHERE event_id IN {ids:Array(UUID)}"
+    )
+    parameters: dict[str, Any] = {"table": table}
+    if since is not None:
+        # Milliseconds since the epoch: ts is DateTime64(3); a second of slack for rounding.
+        sql += " AND ts >= fromUnixTimestamp64Milli({since:Int64})"
+        parameters["since"] = int(since.timestamp() * 1000) - 1000
+    found: set[str] = set()
+    for start in range(0, len(wanted), ID_CHUNK):
+        parameters["ids"] = wanted[start : start + ID_CHUNK]
+        found.update(row[0] for row in store.query(sql, parameters))
+    return found
+
+
+def canonical_id(value: object) -> str | None:
+    """Return a UUID in ClickHouse's text form, or None if ``value`` is not one."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
 def split_database(url: str) -> tuple[str, str]:
     """Split a ClickHouse URL into the URL without its database and the database name."""
     parts = urlsplit(url)
@@ -71,7 +114,7 @@ class ClickHouseStore:
         self.url = url
         self.base_url, self.database = split_database(url)
         self.embedded = url.startswith("chdb:")
-        self._client = None
+        self._client: Client | None = None
         self._lock = threading.Lock()
 
     @property
@@ -79,7 +122,7 @@ class ClickHouseStore:
         """Tell whether a client is open (for chdb: whether this process holds the engine)."""
         return self._client is not None
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a SELECT with server-side ``{name:Type}`` parameters; return its rows."""
         with self._lock:
             result = self._open().query(sql, parameters=parameters)
@@ -137,12 +180,12 @@ class ClickHouseStore:
         self._client = None
         self._lock = threading.Lock()
 
-    def _open(self):
+    def _open(self) -> Client:
         if self._client is None:
             self._client = self._connect(self.database)
         return self._client
 
-    def _connect(self, database: str | None):
+    def _connect(self, database: str | None) -> Client:
         if self.embedded:
             return clickhouse_connect.get_client(dsn=self.base_url, database=database)
         # Sessions would serialise the shipper and health checks on the server; short

@@ -9,6 +9,7 @@ import time
 import uuid
 import weakref
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from flask import Flask
 from core import jsoncodec
 from core.times import utc_text
 from events import schema
-from events.backlog import Backlog, BacklogMeter
-from events.clickhouse import ClickHouseStore
+from events.backlog import Backlog, BacklogMeter, spooled_ids
+from events.clickhouse import ClickHouseStore, canonical_id, stored_ids
 from events.errors import SpoolFull
+from events.periodic import PeriodicTasks, Task
+from events.protocols import DropReason
 from events.shipper import Shipper
 from events.spool import MAX_LINE_BYTES, TABLE_RE, SpoolWriter
 
@@ -59,6 +62,7 @@ class Pipeline:
         self.clickhouse = ClickHouseStore(clickhouse_url)
         self._meter = BacklogMeter(self.root)
         self._tables: set[str] = set()
+        self._periodic = PeriodicTasks()
         self._init_runtime()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
@@ -75,6 +79,7 @@ class Pipeline:
         # (writer, its bytes_written, backlog bytes) at the last measurement of the spool.
         self._mark: tuple[SpoolWriter | None, int, int] = (None, 0, 0)
         self._shipper = Shipper(self.root, self.clickhouse, lambda: self._writer, self.batch)
+        self._periodic.reset()
 
     def emit(self, table: str, row: dict[str, Any]) -> None:
         """Append one event to the spool; it survives a crash of the process once this returns."""
@@ -84,14 +89,14 @@ class Pipeline:
             row = {"event_id": str(uuid.uuid4()), "ts": _now(), **row}
         self._append(table, row)
 
-    def count_drop(self, reason: str, source: str) -> None:
-        """Count one dropped hit by reason; kept in memory while the spool is full."""
+    def count_drop(self, reason: DropReason, source: str) -> None:
+        """Count one dropped hit by reason; kept in memory while the spool cannot take it."""
         if self._thread is None:
             self.start()
         row = {"ts": _now()[:19], "source": source, "reason": reason, "hits": 1}
         try:
             self._append(DROPS_TABLE, row)
-        except SpoolFull:
+        except (SpoolFull, OSError):
             with self._drops_lock:
                 self._drops[(source, reason)] += 1
 
@@ -103,6 +108,41 @@ class Pipeline:
         if current is not None:
             unmeasured = current.bytes_written - (at_mark if current is writer else 0)
         return measured + unmeasured < self.max_bytes
+
+    def missing_events(
+        self, table: str, event_ids: Iterable[str], since: datetime | None = None
+    ) -> set[str]:
+        """Return the ids that are neither in ClickHouse's ``table`` nor waiting in a spool.
+
+        Ids are UUID text; the answer is in ClickHouse's form (lowercase, with dashes).
+        ``since``, if given, is a time no row of these ids is older than. The order of the
+        looks matters: an event moves from a spool into ClickHouse (inserted, then
+        acknowledged), so ClickHouse is asked, then the spool for what it lacks, then
+        ClickHouse again for what neither had: an event that moved in between is in the
+        second answer. Run it where ClickHouse may be opened (for chdb, the shipping process).
+        """
+        if not TABLE_RE.match(table):
+            raise ValueError(f"not a ClickHouse table name: {table!r}")
+        wanted = set()
+        for event_id in event_ids:
+            canonical = canonical_id(event_id)
+            if canonical is None:
+                raise ValueError(f"not an event id: {event_id!r}")
+            wanted.add(canonical)
+        missing = wanted - stored_ids(self.clickhouse, table, wanted, since)
+        if missing:
+            missing -= spooled_ids(self.root, table, missing)
+        if missing:
+            missing -= stored_ids(self.clickhouse, table, missing, since)
+        return missing
+
+    def add_periodic(self, name: str, task: Task, interval: float) -> None:
+        """Have the shipper thread run ``task`` after its first round, then every ``interval``.
+
+        The task runs without an app context; it may return seconds after which it should
+        run again, if sooner. Failures are logged and retried; they never stop shipping.
+        """
+        self._periodic.add(name, task, interval)
 
     def start(self) -> None:
         """Start the background shipper; it first ships leftovers, then new events."""
@@ -159,6 +199,7 @@ class Pipeline:
         """Report ClickHouse reachability and the spool backlog."""
         backlog = self._meter.measure()
         ok, error = self._clickhouse_health()
+        damaged = {**backlog.damaged, **self._shipper.damaged}
         return {
             "clickhouse": {"ok": ok, "error": error},
             "spool": {
@@ -168,7 +209,10 @@ class Pipeline:
                 "rejected_events": backlog.rejected_events,
                 "last_shipped_at": self._shipper.last_shipped_at,
                 "last_error": self._shipper.last_error,
+                # Spools replayed from the start because their state could not be read.
+                "damaged": [{"spool": n, "error": e} for n, e in sorted(damaged.items())],
             },
+            "tasks": self._periodic.status(),
         }
 
     def backlog(self) -> Backlog:
@@ -223,10 +267,16 @@ class Pipeline:
                 stopping.wait(random.uniform(backoff / 2, backoff))  # noqa: S311 (not a secret)
                 continue
             backoff = 0.0
-            self._wake.wait(self.interval)
+            self._periodic.run_due(stopping)
+            self._wake.wait(self._periodic.wait(self.interval))
             self._wake.clear()
 
-    def _round(self, deadline: float | None = None, interrupt=None, drain: bool = True) -> bool:
+    def _round(
+        self,
+        deadline: float | None = None,
+        interrupt: threading.Event | None = None,
+        drain: bool = True,
+    ) -> bool:
         try:
             self._flush_drops()
             return self._shipper.ship(deadline, interrupt, drain)
@@ -240,7 +290,7 @@ class Pipeline:
             row = {"ts": _now()[:19], "source": source, "reason": reason, "hits": hits}
             try:
                 self._append(DROPS_TABLE, row)
-            except SpoolFull:
+            except (SpoolFull, OSError):
                 with self._drops_lock:
                     self._drops[(source, reason)] += hits
 
@@ -268,7 +318,7 @@ class Pipeline:
         return ok, error
 
 
-def _after_fork(ref: weakref.ref) -> None:
+def _after_fork(ref: "weakref.ref[Pipeline]") -> None:
     pipeline = ref()
     if pipeline is not None:
         pipeline._forget_parent()

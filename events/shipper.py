@@ -1,5 +1,6 @@
 """The shipper: move spooled lines into ClickHouse batch by batch, exactly once."""
 
+import hashlib
 import logging
 import threading
 import time
@@ -7,7 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from events.clickhouse import ClickHouseStore, is_data_error
+from core import jsoncodec
+from core.times import api_time
+from events.clickhouse import canonical_id, is_data_error, stored_ids
+from events.protocols import EventStore
 from events.spool import (
     LOCK,
     TABLE_RE,
@@ -20,6 +24,9 @@ from events.spool import (
 
 log = logging.getLogger(__name__)
 
+# Damaged spools kept for the health report (the newest; the log has them all).
+DAMAGE_KEPT = 20
+
 
 class Shipper:
     """Ship this process's spool directory and, one at a time, those of dead processes."""
@@ -27,7 +34,7 @@ class Shipper:
     def __init__(
         self,
         root: Path,
-        store: ClickHouseStore,
+        store: EventStore,
         writer: Callable[[], SpoolWriter | None],
         batch_lines: int,
     ):
@@ -43,6 +50,8 @@ class Shipper:
         self._full = False  # whether the current step shipped a batch of batch_lines
         self.last_shipped_at: str | None = None
         self.last_error: str | None = None
+        # Spools whose state could not be read, replayed from the start: name -> error.
+        self.damaged: dict[str, str] = {}
 
     def ship(
         self,
@@ -111,7 +120,7 @@ class Shipper:
         if writer is None:
             self._own = None
         elif self._own is None or self._own.writer is not writer:
-            self._own = SpoolDir(writer.path, writer=writer)
+            self._own = self._noted(SpoolDir(writer.path, writer=writer))
         if self._own is not None:
             moved |= self._ship_one(self._own)
         if self._held is None:
@@ -119,6 +128,7 @@ class Shipper:
             self._held = adopt_one(self.root, skip)
             if self._held is not None:
                 log.info("adopted spool %s", self._held.name)
+                self._noted(self._held)
         if self._held is not None:
             if self._ship_one(self._held):
                 moved = True
@@ -138,12 +148,42 @@ class Shipper:
         if malformed:
             self._reject(directory, malformed, "not a <table>\\t<json> line")
         for table, rows in tables.items():
-            self._insert(directory, table, rows, f"{batch.token}/{table}")
+            token = f"{batch.token}/{table}"
+            if batch.verify:
+                rows, token = self._unshipped(table, rows, token)
+                if not rows:
+                    continue
+            self._insert(directory, table, rows, token)
         directory.ack(batch)
         self.shipped_events += lines
         self._full |= lines >= self.batch_lines
-        self.last_shipped_at = datetime.now(UTC).isoformat()
+        self.last_shipped_at = api_time(datetime.now(UTC))
         return True
+
+    def _unshipped(self, table: str, rows: bytes, token: str) -> tuple[bytes, str]:
+        """Keep the rows whose event_id ClickHouse lacks; name the insert by what is left.
+
+        A replayed batch after a damaged state may overlap batches shipped under other
+        boundaries (other tokens), so ids decide. The token carries a digest of the rows
+        kept: a retry of the same rows deduplicates, a smaller retry is not mistaken for it.
+        """
+        lines = rows.split(b"\n")[:-1]
+        ids = [_event_id(line) for line in lines]
+        present = stored_ids(self.store, table, [i for i in ids if i is not None])
+        kept = [line for line, i in zip(lines, ids, strict=True) if i is None or i not in present]
+        if len(kept) < len(lines):
+            skipped = len(lines) - len(kept)
+            log.warning("skipped %d replayed %s events ClickHouse has", skipped, table)
+        data = b"".join(line + b"\n" for line in kept)
+        return data, f"{token}/{hashlib.sha256(data).hexdigest()[:16]}"
+
+    def _noted(self, directory: SpoolDir) -> SpoolDir:
+        if directory.damage is not None:
+            self.damaged.pop(directory.name, None)
+            self.damaged[directory.name] = directory.damage
+            while len(self.damaged) > DAMAGE_KEPT:
+                del self.damaged[next(iter(self.damaged))]
+        return directory
 
     def _insert(self, directory: SpoolDir, table: str, rows: bytes, token: str) -> None:
         try:
@@ -171,6 +211,14 @@ class Shipper:
             self.root / ".rejected",
             reason,
         )
+
+
+def _event_id(line: bytes) -> str | None:
+    try:
+        row = jsoncodec.loads(line)
+    except ValueError:
+        return None
+    return canonical_id(row.get("event_id")) if isinstance(row, dict) else None
 
 
 def group_by_table(data: bytes, lines: int) -> tuple[dict[str, bytes], list[bytes]]:

@@ -1,4 +1,4 @@
-"""Helpers for the events tests: apps on chdb, row counts, server processes.
+"""Helpers for the events tests: apps on chdb, row counts, server processes, a second site.
 
 Subprocesses run it as ``python -m events_support count|restart …`` with ``tests/`` on
 PYTHONPATH; the fixtures live in ``conftest.py``.
@@ -92,10 +92,32 @@ def create_server_app() -> Flask:
     )
     if env.get("EV_UPGRADE"):
         app.extensions["events"].upgrade_schema()
-    if env.get("EV_START_AT"):
-        # Lets concurrent shippers begin adopting spools at the same moment.
-        time.sleep(max(0.0, float(env["EV_START_AT"]) - time.time()))
+    if env.get("EV_BARRIER"):
+        # Lets concurrent shippers begin adopting spools together: see ``barrier``.
+        wait_at_barrier(Path(env["EV_BARRIER"]))
     return app
+
+
+def wait_at_barrier(barrier: Path, timeout: float = 60) -> None:
+    """Say this process is ready (``ready-<pid>``), then wait until ``go`` exists."""
+    (barrier / f"ready-{os.getpid()}").touch()
+    wait_for(lambda: (barrier / "go").exists(), timeout, "the barrier was never opened")
+
+
+def open_barrier(barrier: Path, parties: int, timeout: float = 60) -> None:
+    """Wait until ``parties`` processes wait at ``barrier``, then let them all go."""
+    ready = lambda: len(list(barrier.glob("ready-*"))) >= parties  # noqa: E731
+    wait_for(ready, timeout, f"{parties} processes never reached the barrier")
+    (barrier / "go").touch()
+
+
+def wait_for(condition, timeout: float, failure: str, pause: float = 0.01) -> None:
+    """Poll ``condition`` until it holds; raise TimeoutError with ``failure`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(failure)
+        time.sleep(pause)
 
 
 def chdb_url(path: Path, database: str) -> str:
@@ -117,6 +139,27 @@ def counts(store: ClickHouseStore) -> tuple[int, int]:
 def event_ids(store: ClickHouseStore) -> list[str]:
     """Return every event_id in consent_events, duplicates included."""
     return [str(r[0]) for r in store.query("SELECT event_id FROM consent_events")]
+
+
+SHOP_POLICY = "2026-12-01"
+
+
+def two_sites_file(directory: Path) -> Path:
+    """Write a sites file with the bundled ``demo`` site and ``shop``, which differs.
+
+    ``shop``: its own policy version, a year for a consent, no IP prefix stored.
+    """
+    demo = (ROOT / "consent" / "data" / "sites.toml").read_text()
+    shop = (
+        demo.replace("[sites.demo", "[sites.shop")
+        .replace('name = "Consentry demo"', 'name = "Consentry shop"')
+        .replace('policy_version = "2026-11-01"', f'policy_version = "{SHOP_POLICY}"')
+        .replace("accept_days = 180", "accept_days = 365")
+        .replace("store_ip_prefix = true", "store_ip_prefix = false")
+    )
+    path = directory / "two_sites.toml"
+    path.write_text(demo + "\n" + shop)
+    return path
 
 
 # Server processes -----------------------------------------------------------------------
@@ -191,6 +234,46 @@ def _wait_ready(port: int, proc: subprocess.Popen, path: str, timeout: float = 6
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not become ready")
+
+
+@contextlib.contextmanager
+def service(data_dir: Path, clickhouse_url: str, **env: str) -> Iterator[subprocess.Popen]:
+    """Run the real app as ``make run`` does: ``consentry db upgrade``, then gunicorn."""
+    port = free_port()
+    variables = {
+        "CONSENTRY_DATA_DIR": str(data_dir),
+        "CONSENTRY_CLICKHOUSE_URL": clickhouse_url,
+        "CONSENTRY_SECRET_KEYS": "reconcile-test-key-0123456789",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **env,
+    }
+    environment = subprocess_env(**variables)
+    consentry = Path(sys.executable).parent / "consentry"
+    subprocess.run(
+        [str(consentry), "db", "upgrade"],
+        env=environment,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with serve(
+        ["--config", "gunicorn.conf.py", "wsgi:app"], environment, ROOT, port, "/healthz"
+    ) as proc:
+        yield proc
+
+
+def request_json(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """Send one JSON request on a new connection; return the status and the JSON answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        payload = json.dumps(body) if body is not None else None
+        conn.request(method, path, payload, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
 
 
 def get(port: int, path: str, method: str = "GET") -> str:

@@ -5,18 +5,20 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from events_support import consent_row, counts, event_ids
+from events_support import consent_row, counts, event_ids, wait_for
 
+from core import jsoncodec
 from events import SchemaError, SpoolFull
 from events import spool as spool_module
 from events.clickhouse import split_database
 from events.schema import load_migrations
-from events.spool import SpoolWriter, segment_seqs, spool_dirs
+from events.spool import SpoolDir, SpoolWriter, segment_seqs, spool_dirs
 
 
 def test_emit_fills_in_event_id_and_ts_and_ships_once(ev_pipelines, ev_url):
@@ -232,7 +234,10 @@ def test_health_reports_ok_and_backlog_once_started(ev_pipelines, ev_url):
     assert health["clickhouse"] == {"ok": True, "error": None}
     assert health["spool"]["backlog_events"] == 0
     assert health["spool"]["spools"] == 1
-    assert health["spool"]["last_shipped_at"] is not None
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", health["spool"]["last_shipped_at"]
+    )
+    assert health["spool"]["damaged"] == []
     assert health["spool"]["last_error"] is None
 
 
@@ -272,3 +277,103 @@ def test_stale_half_created_spool_directories_are_swept(ev_pipelines, ev_url, tm
     assert pipeline.flush(5)
 
     assert sorted(os.listdir(spool)) == [".tmp-fresh"]
+
+
+def _line(event_id: str, table: str = "consent_events") -> bytes:
+    row = consent_row(event_id=event_id, ts="2026-11-30 10:00:00.000000")
+    return b"%s\t%s\n" % (table.encode(), jsoncodec.compact(row))
+
+
+def test_missing_events_are_those_in_neither_clickhouse_nor_any_spool(
+    ev_pipelines, ev_url, tmp_path
+):
+    root = tmp_path / "data" / "spool"
+    names = "in_clickhouse live dead in_flight rejected damaged acked other_table nowhere"
+    ids = {name: str(uuid.uuid4()) for name in names.split()}
+    live = SpoolWriter(root)  # a running process's spool, locked
+    live.append(_line(ids["live"]))
+    for name in ("dead", "damaged", "in_flight", "acked"):
+        writer = SpoolWriter(root)
+        writer.append(_line(ids[name]))
+        writer.append(_line(ids["other_table"], table="dropped_hits"))
+        writer.close()
+        directory = SpoolDir(writer.path)
+        if name == "damaged":
+            (writer.path / "state.json").write_bytes(b"{")
+        elif name == "in_flight":
+            directory.next_batch(10)  # sent, perhaps, but not acknowledged
+        elif name == "acked":
+            directory.ack(directory.next_batch(10))  # shipped: ClickHouse should have it
+    spool_module.reject_lines(root, "gone", [_line(ids["rejected"])[:-1]])
+    pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+    pipeline.clickhouse.insert_json(
+        "consent_events", _line(ids["in_clickhouse"]).split(b"\t", 1)[1], "test/1"
+    )
+
+    missing = pipeline.missing_events("consent_events", [i.replace("-", "") for i in ids.values()])
+
+    assert missing == {ids["acked"], ids["other_table"], ids["nowhere"]}
+    assert pipeline.missing_events("consent_events", []) == set()
+    with pytest.raises(ValueError, match="not an event id"):
+        pipeline.missing_events("consent_events", ["12345"])
+    live.close()
+
+
+def test_periodic_tasks_run_in_the_shipper_after_its_first_round_and_never_stop_it(
+    ev_pipelines, ev_url, tmp_path
+):
+    writer = SpoolWriter(tmp_path / "data" / "spool")  # left by a dead process
+    writer.append(_line(str(uuid.uuid4())))
+    writer.close()
+    pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+    runs = []
+
+    def again_soon():
+        runs.append((threading.current_thread().name, pipeline.backlog().events))
+        return 0.0  # sooner than its interval: after the next round
+
+    def broken():
+        raise RuntimeError("ClickHouse said no")
+
+    pipeline.add_periodic("again_soon", again_soon, interval=3600)
+    pipeline.add_periodic("broken", broken, interval=3600)
+    with pytest.raises(ValueError, match="positive"):
+        pipeline.add_periodic("never", again_soon, interval=0)
+    pipeline.start()
+
+    wait_for(lambda: len(runs) >= 3, 10, "the task did not run again sooner")
+    # In the shipper, after the first round shipped what a dead process had left.
+    assert runs[0] == ("events-shipper", 0)
+    tasks = pipeline.health()["tasks"]
+    assert tasks["again_soon"]["last_error"] is None
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", tasks["again_soon"]["last_ok_at"]
+    )
+    assert tasks["broken"] == {"last_ok_at": None, "last_error": "RuntimeError: ClickHouse said no"}
+    pipeline.emit("consent_events", consent_row())
+    assert pipeline.flush(10)  # the failing task stopped nothing
+    assert counts(pipeline.clickhouse) == (2, 2)
+
+
+def test_an_event_shipped_while_missing_events_looks_is_not_missing(ev_pipelines, ev_url, tmp_path):
+    event_id = str(uuid.uuid4())
+    writer = SpoolWriter(tmp_path / "data" / "spool")
+    writer.append(_line(event_id))
+    writer.close()
+    pipeline = ev_pipelines(ev_url, data_dir=tmp_path / "data")
+    real_query = pipeline.clickhouse.query
+
+    def query_then_ship(sql, parameters=None):
+        rows = real_query(sql, parameters)
+        if pipeline.clickhouse.query is query_then_ship:
+            # Right after ClickHouse said "not here", a shipper inserts and acknowledges it.
+            pipeline.clickhouse.query = real_query
+            directory = SpoolDir(writer.path)
+            batch = directory.next_batch(10)
+            pipeline.clickhouse.insert_json("consent_events", batch.data.split(b"\t", 1)[1], "x")
+            directory.ack(batch)
+        return rows
+
+    pipeline.clickhouse.query = query_then_ship
+
+    assert pipeline.missing_events("consent_events", [event_id]) == set()
