@@ -1,0 +1,113 @@
+"""Schemathesis over the real app, in process: the server does what its OpenAPI document says.
+
+Every operation gets its explicit examples, the coverage phase (each constraint broken in
+turn, missing parameters, wrong content types, undocumented methods) and a few fuzzed
+cases, derandomized with a fixed seed; every response goes through all of schemathesis'
+checks. The app is the suite's own (SQLite or PostgreSQL, and chdb), with an API key.
+"""
+
+import re
+
+import pytest
+import schemathesis
+from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.openapi.checks import MissingHeaders, RejectedPositiveData
+
+from consent.openapi import IDEMPOTENCY_KEY
+from core.keys import create_key
+
+# Schemathesis' default statuses that reject invalid input, and 413: a body over 16 KB
+# (a string past its maxLength can make one) is refused before it is read.
+REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+CONFIG = {
+    "seed": 20261101,
+    "generation": {"max-examples": 5, "deterministic": True, "database": "none"},
+    "checks": {"negative_data_rejection": {"expected-statuses": [*REJECTED, "5xx"]}},
+}
+
+# A decision's categories and language must be the site's (the sites file, not the schema,
+# lists them), and its action must agree with its choices and the browser's signals (the
+# DNT/GPC headers count too): rules JSON Schema cannot state, so a schema-valid body can
+# get 422 with one of these codes. Any other 422 of a schema-valid request is a failure.
+BEYOND_THE_SCHEMA = {"unknown_category", "unknown_language", "inconsistent_action", "no_signal"}
+
+# Defects of issue 6 that other branches fix. Each lets exactly the failure it causes
+# through; the entry goes once the fix is merged.
+NO_STORE_MISSING = (  # defect 10: consent state and receipts lack Cache-Control: no-store
+    "Cache-Control",
+    {
+        "POST /api/v1/consents",
+        "GET /api/v1/consents/{consent_id}",
+        "DELETE /api/v1/consents/{consent_id}",
+        "POST /api/v1/receipts/verify",
+    },
+)
+CHALLENGE_MISSING = (  # defect 10: a 401 lacks WWW-Authenticate: Bearer
+    "WWW-Authenticate",
+    {"GET /api/v1/sites/{site_id}/chain"},
+)
+
+
+def _idempotency_key_ignored(case, failure) -> bool:
+    # Defect 5: POST /api/v1/consents does not read Idempotency-Key yet, so a malformed key
+    # in an otherwise valid request is accepted.
+    key = (case.headers or {}).get("Idempotency-Key")
+    return (
+        isinstance(failure, AcceptedNegativeData)
+        and case.operation.label == "POST /api/v1/consents"
+        and key is not None
+        and not re.fullmatch(IDEMPOTENCY_KEY["schema"]["pattern"], key)
+        and not case.meta.is_negative_at(ParameterLocation.BODY)
+    )
+
+
+def _beyond_the_schema(case, response, failure) -> bool:
+    return (
+        isinstance(failure, RejectedPositiveData)
+        and case.operation.label == "POST /api/v1/consents"
+        and response.status_code == 422
+        and response.json()["error"]["code"] in BEYOND_THE_SCHEMA
+    )
+
+
+def _known(case, failure) -> bool:
+    missing_header = isinstance(failure, MissingHeaders) and any(
+        failure.missing_headers == [name] and case.operation.label in labels
+        for name, labels in (NO_STORE_MISSING, CHALLENGE_MISSING)
+    )
+    return missing_header or _idempotency_key_ignored(case, failure)
+
+
+def _crashes_on_a_page_path(case) -> bool:
+    # Defect 3: a wrong method on a page path (not /api/) makes the error handler copy
+    # Allow onto a string: a 500, raised into the test under TESTING. Not sent until fixed.
+    documented = case.operation.schema.raw_schema["paths"][case.path]
+    return not case.path.startswith("/api/") and case.method.lower() not in documented
+
+
+@pytest.fixture
+def api_schema(app):
+    with app.app_context():
+        key = create_key("schemathesis")
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/v1/openapi.json", app, config=schemathesis.Config.from_dict(CONFIG)
+    )
+    schema.config.update(headers={"Authorization": f"Bearer {key}"})
+    return schema
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+def test_api(case):
+    if _crashes_on_a_page_path(case):
+        return
+    response = case.call()
+    try:
+        case.validate_response(response)
+    except FailureGroup as group:
+        for failure in group.exceptions:
+            if not (_known(case, failure) or _beyond_the_schema(case, response, failure)):
+                raise
