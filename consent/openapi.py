@@ -6,7 +6,7 @@ Parameters carry the patterns the server checks (consent.sites, consent.schemas)
 
 from consent import schemas as s
 from consent.sites import SITE_ID as SITE_ID_PATTERN
-from core.openapi import Op, header
+from core.openapi import Op, header, operation_id
 
 BAD_JSON = {400: "Malformed JSON, or a key given twice"}
 BAD_ID = {400: "The consent id is not 32 lowercase hex characters"}
@@ -93,6 +93,26 @@ CACHED_CONFIG = {
     "Vary": header("What the answer depends on"),
 }
 
+_CONSENT = "/api/v1/consents/{consent_id}"
+# What a client does next with a decision's answer.
+DECISION_LINKS = {
+    "GetState": {
+        "operationId": operation_id("get", _CONSENT),
+        "parameters": {"consent_id": "$response.body#/consent_id"},
+        "description": "Read the state and history of this consent id.",
+    },
+    "Withdraw": {
+        "operationId": operation_id("delete", _CONSENT),
+        "parameters": {"consent_id": "$response.body#/consent_id"},
+        "description": "Withdraw it.",
+    },
+    "VerifyReceipt": {
+        "operationId": operation_id("post", "/api/v1/receipts/verify"),
+        "requestBody": {"receipt": "$response.body#/receipt"},
+        "description": "Check the receipt.",
+    },
+}
+
 DECISION_EXAMPLE = {
     "site": "demo",
     "choices": {"preferences": True, "analytics": False, "marketing": False},
@@ -131,17 +151,19 @@ OPERATIONS = [
        "and a category left out as refused.",
        parameters=(ORIGIN, IDEMPOTENCY_KEY, *SIGNALS), body=s.DecisionIn,
        example=DECISION_EXAMPLE, status=201, answer=s.DecisionOut, headers=NO_STORE,
+       links=DECISION_LINKS,
        errors=BAD_JSON | BODY_REFUSED | ORIGIN_REFUSED | NO_SITE | SPOOL_FULL | {
            409: "The site's policy version changed since the banner loaded",
            422: "Unknown field, category or language, wrong type, an action its choices "
                 "or signals contradict, or an `Idempotency-Key` used before with another body",
        }),
-    Op("get", "/api/v1/consents/{consent_id}", "Current state and full history",
+    Op("get", _CONSENT, "Current state and full history",
        parameters=(CONSENT_ID, ORIGIN), answer=s.ConsentStateOut, headers=NO_STORE,
        errors=BAD_ID | ORIGIN_REFUSED | NO_CONSENT),
-    Op("delete", "/api/v1/consents/{consent_id}", "Withdraw every optional category",
-       "Appends a `withdraw` record; nothing is deleted.",
+    Op("delete", _CONSENT, "Withdraw every optional category",
+       "Appends a `withdraw` record; nothing is deleted: the id's history stays readable.",
        parameters=(CONSENT_ID, ORIGIN, *SIGNALS), answer=s.DecisionOut, headers=NO_STORE,
+       links=DECISION_LINKS,
        errors=BAD_ID | ORIGIN_REFUSED | NO_CONSENT | SPOOL_FULL),
     Op("post", "/api/v1/receipts/verify", "Check a receipt",
        "Valid when one of the server's keys (current or rotated out) signed it.",

@@ -59,6 +59,7 @@ class Op:
     status: int = 200
     answer: type[BaseModel] | None = None
     headers: dict[str, dict] = field(default_factory=dict)  # the success answer's, by name
+    links: dict[str, dict] = field(default_factory=dict)  # from the success answer, by name
     errors: dict[int, str] = field(default_factory=dict)  # status -> when it is answered
     also: dict[int, str] = field(default_factory=dict)  # statuses answered with `answer` too
     auth: bool = False
@@ -74,7 +75,12 @@ class Op:
 
     @property
     def operation_id(self) -> str:
-        return "_".join(filter(None, re.split(r"[^a-z0-9]+", f"{self.method} {self.path}".lower())))
+        return operation_id(self.method, self.path)
+
+
+def operation_id(method: str, path: str) -> str:
+    """The operationId of ``method path``: ``get /api/v1/x/{id}`` -> ``get_api_v1_x_id``."""
+    return "_".join(filter(None, re.split(r"[^a-z0-9]+", f"{method} {path}".lower())))
 
 
 class ApiDescription:
@@ -144,6 +150,8 @@ def _operation(op: Op, refs: dict) -> dict:
         ok["headers"] = headers
     if op.answer is not None:
         ok["content"] = _json(refs[op.answer])
+    if op.links:
+        ok["links"] = op.links
     responses = {str(op.status): ok}
     for code, text in op.also.items():
         responses[str(code)] = {**ok, "description": text}
