@@ -81,7 +81,7 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "Makes a retry safe: the same key and body within 24 h answer the first "
+    "description": "Makes a retry safe: the same key and body within 24 h get the first "
     "answer again and write nothing; the same key with another body is 422.",
     "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$"},
     "example": "8e0f7c1a-3b5d-4e2f-9a6c-1d2b3c4e5f60",

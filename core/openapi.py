@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from http import HTTPStatus
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
@@ -142,7 +143,7 @@ def _operation(op: Op, refs: dict) -> dict:
                 for media_type in BODY_TYPES
             },
         }
-    ok: dict = {"description": "OK" if op.status != 204 else "Done; no content"}
+    ok: dict = {"description": HTTPStatus(op.status).phrase}
     headers = dict(op.headers)
     if op.conditional:
         headers["ETag"] = ETAG
