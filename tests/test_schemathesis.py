@@ -27,7 +27,7 @@ from core.keys import create_key
 REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 CONFIG = {
     "seed": 20261101,
-    "generation": {"max-examples": 5, "deterministic": True, "database": "none"},
+    "generation": {"max-examples": 10, "deterministic": True, "database": "none"},
     "checks": {
         "negative_data_rejection": {"expected-statuses": [*REJECTED, "5xx"]},
         # DELETE /api/v1/consents/{id} withdraws: it appends a record and the id's history
@@ -155,6 +155,6 @@ def test_sequences_that_follow_the_links(app, api_schema):
 
     Workflow.run(
         settings=settings(
-            max_examples=50, stateful_step_count=6, derandomize=True, database=None, deadline=None
+            max_examples=40, stateful_step_count=6, derandomize=True, database=None, deadline=None
         )
     )
