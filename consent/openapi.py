@@ -20,7 +20,6 @@ BODY_REFUSED = {
 }
 SPOOL_FULL = {503: "The event spool is full; nothing was written, retry later"}
 
-
 SITE_ID = {
     "name": "site_id",
     "in": "path",
@@ -137,8 +136,9 @@ RECEIPT_EXAMPLE = {
 
 OPERATIONS = [
     Op("get", "/api/v1/sites/{site_id}/config", "Banner config for this visitor",
-       "Resolved for the region (trusted header), language (`lang`, then Accept-Language, "
-       "then the site default) and DNT/GPC.",
+       "Resolved for the region (the first of `CONSENTRY_REGION_HEADERS` a trusted proxy "
+       "sets, e.g. `CF-IPCountry`), the language (`lang`, then Accept-Language, then the "
+       "site default) and DNT/GPC.",
        parameters=(SITE_ID, LANG, ORIGIN, ACCEPT_LANGUAGE, *SIGNALS), answer=s.SiteConfigOut,
        headers=CACHED_CONFIG, conditional=True, errors=ORIGIN_REFUSED | NO_SITE),
     Op("post", "/api/v1/sites/{site_id}/impressions", "Count a banner impression",
