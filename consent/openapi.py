@@ -76,17 +76,29 @@ SIGNALS = (
         "schema": {"type": "string"},
     },
 )
+# RFC 8941 string characters: visible ASCII but '"' and '\', which a quoted key escapes.
+_KEY_CHAR = r"[\x21\x23-\x5b\x5d-\x7e]"
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
     "description": "Makes a retry safe: the same key and body within 24 h get the first "
-    "answer again and write nothing; the same key with another body is 422.",
-    "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$"},
-    "example": "8e0f7c1a-3b5d-4e2f-9a6c-1d2b3c4e5f60",
+    "answer again (with `Idempotent-Replayed: true`) and write nothing; the same key with "
+    "another body is 422. 1 to 255 visible ASCII characters, as a quoted string (a "
+    'structured-field string, `\\` escaping `"` and `\\`) or bare; a malformed key is 400.',
+    "schema": {
+        "type": "string",
+        "pattern": rf'^(?:{_KEY_CHAR}{{1,255}}|"(?:{_KEY_CHAR}|\\["\\]){{1,255}}")$',
+    },
+    "example": '"8e0f7c1a-3b5d-4e2f-9a6c-1d2b3c4e5f60"',
 }
 # Consent state and receipts are the visitor's own: no cache may keep them.
 NO_STORE = {"Cache-Control": header("Never stored by caches", const="no-store")}
+REPLAYED = {
+    "Idempotent-Replayed": header(
+        "`true` when this answers a retry: nothing was written", required=False, const="true"
+    )
+}
 CACHED_CONFIG = {
     "Cache-Control": header("Cached privately for 5 minutes", pattern=r"\bmax-age=300\b"),
     "Vary": header("What the answer depends on"),
@@ -150,10 +162,11 @@ OPERATIONS = [
        "`choices` names only the site's categories; `necessary` is always stored as granted "
        "and a category left out as refused.",
        parameters=(ORIGIN, IDEMPOTENCY_KEY, *SIGNALS), body=s.DecisionIn,
-       example=DECISION_EXAMPLE, status=201, answer=s.DecisionOut, headers=NO_STORE,
-       links=DECISION_LINKS,
+       example=DECISION_EXAMPLE, status=201, answer=s.DecisionOut,
+       headers=NO_STORE | REPLAYED, links=DECISION_LINKS,
        errors=BAD_JSON | BODY_REFUSED | ORIGIN_REFUSED | NO_SITE | SPOOL_FULL | {
            409: "The site's policy version changed since the banner loaded",
+           400: "Malformed JSON, a key given twice, or a malformed `Idempotency-Key`",
            422: "Unknown field, category or language, wrong type, an action its choices "
                 "or signals contradict, or an `Idempotency-Key` used before with another body",
        }),
