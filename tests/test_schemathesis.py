@@ -37,10 +37,18 @@ CONFIG = {
 }
 
 # A decision's categories and language must be the site's (the sites file, not the schema,
-# lists them), and its action must agree with its choices and the browser's signals (the
-# DNT/GPC headers count too): rules JSON Schema cannot state, so a schema-valid body can
-# get 422 with one of these codes. Any other 422 of a schema-valid request is a failure.
-BEYOND_THE_SCHEMA = {"unknown_category", "unknown_language", "inconsistent_action", "no_signal"}
+# lists them), its action must agree with its choices and the browser's signals (the
+# DNT/GPC headers count too), and an Idempotency-Key must not have been used with another
+# body (the server's state; the examples share one key): rules JSON Schema cannot state,
+# so a schema-valid request can get 422 with one of these codes. Any other 422 of a
+# schema-valid request is a failure.
+BEYOND_THE_SCHEMA = {
+    "unknown_category",
+    "unknown_language",
+    "inconsistent_action",
+    "no_signal",
+    "idempotency_key_reused",
+}
 
 # Defects of issue 6 that other branches fix. Each lets exactly the failure it causes
 # through; the entry goes once the fix is merged.
