@@ -143,7 +143,12 @@ def test_sequences_that_follow_the_links(app, api_schema):
         def before_call(self, case):
             # A drawn site is unknown (404): aim decisions at the demo site, with its policy
             # version, language and categories, so that the links from answers are followed.
-            if case.operation.label == "POST /api/v1/consents" and isinstance(case.body, dict):
+            # A body drawn invalid stays as drawn: setting these fields could make it valid.
+            if (
+                case.operation.label == "POST /api/v1/consents"
+                and isinstance(case.body, dict)
+                and not case.meta.is_negative_at(ParameterLocation.BODY)
+            ):
                 case.body.update(
                     site=demo.id,
                     policy_version=demo.policy_version,
