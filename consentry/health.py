@@ -40,7 +40,7 @@ OPERATIONS = [
     Op("get", "/healthz", "Health of SQL, ClickHouse and the spool",
        "200 while SQL works (status `degraded` if ClickHouse is down: events wait in the "
        "spool); 503 when SQL is down.",
-       answer=HealthOut, errors={503: "The SQL store does not answer"}),
+       answer=HealthOut, also={503: "The SQL store does not answer (`status` is `down`)"}),
 ]  # fmt: skip
 
 

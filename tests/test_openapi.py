@@ -1,15 +1,21 @@
 """The OpenAPI document is valid, lists every endpoint, and real responses match it."""
 
+import html
+import json
 import re
 
 import jsonschema
 import pytest
 from factories import ORIGIN, post_decision
 from openapi_spec_validator import validate
+from pydantic import ValidationError
 from werkzeug.test import Client
 
+from consent import schemas
+from consent.sites import SITE_ID
 from consentry import PAGE_HEADERS
 from core.headers import SecurityHeaders
+from core.openapi import Op
 
 FLASK_ONLY = {"/static/<path:filename>", "/docs/api", "/"}
 
@@ -133,3 +139,136 @@ def test_the_api_page_shows_every_endpoint(client):
     for path in _doc(client)["paths"]:
         assert f"<code>{path}</code>" in page
     assert 'href="#schema-DecisionIn"' in page
+
+
+def _operations(doc: dict):
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            yield path, method, operation
+
+
+def _parameter(operation: dict, name: str) -> dict:
+    return next(p for p in operation["parameters"] if p["name"] == name)
+
+
+def _fill(path: str, operation: dict) -> str:
+    """The path with each path parameter's example in it."""
+    for p in operation["parameters"]:
+        if p["in"] == "path":
+            path = path.replace("{" + p["name"] + "}", p["example"])
+    return path
+
+
+def test_path_parameters_carry_the_servers_patterns(client):
+    doc = _doc(client)
+    for path, _, operation in _operations(doc):
+        if "{site_id}" in path:
+            assert _parameter(operation, "site_id")["schema"]["pattern"] == SITE_ID
+        if "{consent_id}" in path:
+            assert _parameter(operation, "consent_id")["schema"]["pattern"] == schemas.CONSENT_ID
+
+
+def test_every_operation_documents_405_with_allow_and_each_error_body(client):
+    doc = _doc(client)
+    for path, method, operation in _operations(doc):
+        allow = operation["responses"]["405"]["headers"]["Allow"]
+        assert allow["required"] is True, (method, path)
+        jsonschema.validate("GET, HEAD, OPTIONS", allow["schema"])
+        for status, response in operation["responses"].items():
+            if status.startswith("4"):
+                # Errors are rendered by core.errors: JSON under /api/, the error page elsewhere.
+                expected = "application/json" if path.startswith("/api/") else "text/html"
+                assert list(response["content"]) == [expected], (method, path, status)
+
+
+def test_the_key_protected_operation_documents_401_with_a_bearer_challenge(client):
+    operation = _doc(client)["paths"]["/api/v1/sites/{site_id}/chain"]["get"]
+    assert operation["security"] == [{"apiKey": []}]
+    challenge = operation["responses"]["401"]["headers"]["WWW-Authenticate"]
+    jsonschema.validate('Bearer error="invalid_token"', challenge["schema"])
+
+
+def test_the_config_answers_a_current_etag_with_the_documented_304(client):
+    doc = _doc(client)
+    operation = doc["paths"]["/api/v1/sites/{site_id}/config"]["get"]
+    assert _parameter(operation, "If-None-Match")["in"] == "header"
+    first = client.get("/api/v1/sites/demo/config")
+    for name, spec in operation["responses"]["200"]["headers"].items():
+        jsonschema.validate(first.headers[name], spec["schema"])
+
+    again = client.get(
+        "/api/v1/sites/demo/config", headers={"If-None-Match": first.headers["ETag"]}
+    )
+
+    assert again.status_code == 304
+    assert again.data == b""
+    jsonschema.validate(
+        again.headers["ETag"], operation["responses"]["304"]["headers"]["ETag"]["schema"]
+    )
+
+
+def test_every_request_body_has_an_example_the_server_accepts(client):
+    doc = _doc(client)
+    bodies = 0
+    for path, method, operation in _operations(doc):
+        if "requestBody" not in operation:
+            continue
+        content = operation["requestBody"]["content"]
+        assert set(content) == {"application/json", "text/plain"}, path
+        examples = [media["example"] for media in content.values()]
+        assert examples[0] == examples[1], path
+        schema = {**content["application/json"]["schema"], "components": doc["components"]}
+        jsonschema.validate(examples[0], schema)
+        for media_type in content:
+            response = client.open(
+                _fill(path, operation),
+                method=method,
+                data=json.dumps(examples[0]),
+                content_type=media_type,
+                headers={"Origin": ORIGIN},
+            )
+            success = next(code for code in operation["responses"] if code.startswith("2"))
+            assert str(response.status_code) == success, (path, response.get_data(as_text=True))
+        bodies += 1
+    assert bodies == 3
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [{"Analytics": True}, {"analytics": {}}, {"": True}, {"analytics": "yes"}],
+)
+def test_the_decision_schema_refuses_the_choices_the_server_refuses(client, choices):
+    doc = _doc(client)
+    body = doc["paths"]["/api/v1/consents"]["post"]["requestBody"]
+    example = body["content"]["application/json"]["example"]
+    schema = {"$ref": "#/components/schemas/DecisionIn", "components": doc["components"]}
+    jsonschema.validate(example, schema)
+
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**example, "choices": choices}, schema)
+    assert post_decision(client, choices=choices).status_code == 422
+
+
+def test_an_operation_with_a_body_needs_one_example_the_model_accepts():
+    with pytest.raises(ValueError, match="exactly one example"):
+        Op("post", "/x", "X", body=schemas.ReceiptCheckIn)
+    with pytest.raises(ValueError, match="exactly one example"):
+        Op("get", "/x", "X", example={"receipt": "r"})
+    with pytest.raises(ValidationError):
+        Op("post", "/x", "X", body=schemas.ReceiptCheckIn, example={"receipt": 7})
+    assert Op("post", "/x", "X", body=schemas.ReceiptCheckIn, example={"receipt": "r"})
+
+
+def test_the_api_page_shows_each_request_body_example(client):
+    doc = _doc(client)
+    page = client.get("/docs/api").get_data(as_text=True)
+    shown = [
+        json.loads(html.unescape(block))
+        for block in re.findall(r"<pre><code>(.*?)</code></pre>", page, flags=re.S)
+    ]
+    examples = [
+        operation["requestBody"]["content"]["application/json"]["example"]
+        for _, _, operation in _operations(doc)
+        if "requestBody" in operation
+    ]
+    assert sorted(shown, key=json.dumps) == sorted(examples, key=json.dumps)
