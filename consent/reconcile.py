@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import Connection, Row, select, update
@@ -44,6 +44,10 @@ TABLE = "consent_events"
 CHUNK = 5_000
 # Chunks per run; more waits for the next run, right after a shipping round.
 CHUNKS_PER_RUN = 20
+# consent_events drops rows after 400 days (migrations/clickhouse/0001): an older record's
+# event is gone by design, not lost, and sending it again would only be dropped again.
+# The margin keeps a record near the edge from being sent and dropped at the next merge.
+KEPT_IN_CLICKHOUSE = timedelta(days=395)
 
 MARKS = EventMark.__table__
 RECORDS = ConsentRecord.__table__
@@ -125,8 +129,12 @@ def reconcile_chunk(events: EventLedger, site_id: str, mark: int, upto: int) -> 
     if not rows:
         _move_mark(site_id, mark, new_mark)
         return new_mark
-    ids = {event_id(r.record_id): r.record_id for r in rows}
-    since = min(as_utc(r.created_at) for r in rows)
+    horizon = datetime.now(UTC) - KEPT_IN_CLICKHOUSE
+    recent = [r for r in rows if as_utc(r.created_at) > horizon]
+    if not recent:
+        return new_mark if _move_mark(site_id, mark, new_mark) else _mark(site_id)
+    ids = {event_id(r.record_id): r.record_id for r in recent}
+    since = min(as_utc(r.created_at) for r in recent)
     missing = events.missing_events(TABLE, ids, since=since)
     if not missing:
         return new_mark if _move_mark(site_id, mark, new_mark) else _mark(site_id)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from events_support import (
@@ -29,7 +29,7 @@ from events_support import (
 )
 from factories import POLICY, clickhouse_rows, decision, post_decision
 
-from consent.models import EventMark, SiteRow
+from consent.models import ConsentRecord, EventMark, SiteRow
 from consent.reconcile import Reconciler, event_id, resend
 from core.config import ConfigError, load_config
 from core.db import db
@@ -284,3 +284,23 @@ def test_a_crash_point_kills_the_process_at_its_armed_pass_only(armed, printed):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
     assert done.stdout.split() == [str(i).encode() for i in range(printed)]
     assert done.returncode == (-signal.SIGKILL if printed < 5 else 0)
+
+
+def test_a_record_older_than_clickhouse_keeps_events_is_not_sent_again(make_app, tmp_path):
+    app = make_app(SITES_FILE=str(two_sites_file(tmp_path)))
+    sink = app.extensions["events"] = _SpoolFullOnce(app.extensions["events"])
+    answers = _decisions(app.test_client(), 3)
+    lost = answers[0]["record_id"]
+    with app.app_context():
+        # Its event would be past consent_events' 400-day TTL: gone by design, not lost.
+        db.session.execute(
+            db.update(ConsentRecord)
+            .where(ConsentRecord.record_id == lost)
+            .values(created_at=datetime.now(UTC) - timedelta(days=500))
+        )
+        db.session.commit()
+    clock = _Clock()
+    _settled_run(app, Reconciler(sink, grace=60, clock=clock), clock)
+
+    assert event_id(lost) not in sink.emitted
+    assert _marks_and_heads(app) == {"demo": (2, 2), "shop": (1, 1)}
