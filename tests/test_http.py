@@ -3,12 +3,14 @@ input, and the headers of 204, 401 and private answers."""
 
 import io
 import json
+import select
+import socket
 import sqlite3
 import subprocess
 import sys
 from collections import defaultdict
 from contextlib import contextmanager
-from http.client import HTTPConnection
+from http.client import HTTPResponse
 from pathlib import Path
 
 import pytest
@@ -105,21 +107,27 @@ def _server(data_dir: Path):
 
 
 def _send_chunked(port: int, body: bytes) -> tuple[int, dict]:
-    """POST ``body`` with ``Transfer-Encoding: chunked`` in 4 KB chunks; return the answer."""
-    chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
-    conn = HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(
-            "POST",
-            "/api/v1/consents",
-            body=chunks,
-            headers={"Content-Type": "application/json", "Origin": ORIGIN},
-            encode_chunked=True,
-        )
-        response = conn.getresponse()
+    """POST ``body`` in 4 KB chunks; stop sending once the server answers, as curl does."""
+    head = (
+        "POST /api/v1/consents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nOrigin: {ORIGIN}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        try:
+            for start in range(0, len(body), 4096):
+                if select.select([sock], [], [], 0)[0]:
+                    break  # answered (or closed) before the body ended
+                chunk = body[start : start + 4096]
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed after answering: the answer is still in the receive buffer
+        response = HTTPResponse(sock)
+        response.begin()
         return response.status, json.loads(response.read())
-    finally:
-        conn.close()
 
 
 @pytest.mark.slow
