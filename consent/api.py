@@ -71,9 +71,14 @@ def _consent_id(value: str) -> str:
     return value
 
 
+# Every answer built by _json holds a consent id, a receipt or a chain report: no cache
+# (shared or the browser's) may keep one.
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
 def _json(model, status: int = 200):
     return current_app.response_class(
-        model.model_dump_json(), status=status, mimetype="application/json"
+        model.model_dump_json(), status=status, mimetype="application/json", headers=_NO_STORE
     )
 
 
