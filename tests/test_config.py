@@ -85,7 +85,7 @@ def test_a_missing_sites_file_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("setting", "value", "expected"),
     [
-        ("SHIP_BATCH", "many", "CONSENTRY_SHIP_BATCH: must be a positive number"),
+        ("SHIP_BATCH", "many", "CONSENTRY_SHIP_BATCH: must be a positive whole number"),
         ("SPOOL_MAX_BYTES", -5, "CONSENTRY_SPOOL_MAX_BYTES"),
         ("CLICKHOUSE_URL", "mysql://x", "CONSENTRY_CLICKHOUSE_URL: must start with chdb://"),
         ("DATABASE_URL", "oracle://x", "CONSENTRY_DATABASE_URL: only sqlite"),
@@ -95,7 +95,7 @@ def test_a_missing_sites_file_is_named(tmp_path):
         ("SHIP_INTERVAL", float("nan"), "CONSENTRY_SHIP_INTERVAL: must be a number of seconds"),
         ("SHIP_INTERVAL", 0, "CONSENTRY_SHIP_INTERVAL"),
         ("SHUTDOWN_FLUSH_SECONDS", float("inf"), "CONSENTRY_SHUTDOWN_FLUSH_SECONDS"),
-        ("SHIP_BATCH", 1.5, "CONSENTRY_SHIP_BATCH: must be a whole number"),
+        ("SHIP_BATCH", 1.5, "CONSENTRY_SHIP_BATCH: must be a positive whole number, got 1.5"),
         ("SHIP_BATCH", True, "CONSENTRY_SHIP_BATCH"),
         ("MAX_CONTENT_LENGTH", "16k", "CONSENTRY_MAX_CONTENT_LENGTH"),
         (
@@ -206,6 +206,7 @@ def test_the_cli_names_a_wrong_setting_in_one_line(tmp_path, setting, value):
     env = {
         **os.environ,
         "CONSENTRY_DATA_DIR": str(tmp_path / "data"),
+        "CONSENTRY_SECRET_KEYS": "cli-test-key-0123456789abcdef",
         f"CONSENTRY_{setting}": value,
     }
     consentry = Path(sys.executable).parent / "consentry"
