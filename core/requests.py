@@ -1,6 +1,7 @@
 """Reading JSON request bodies into pydantic models, with errors a client can act on."""
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
@@ -20,6 +21,7 @@ def parse_body(model: type[M]) -> M:
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType("send the body as application/json")
     raw = read_body()
+    _refuse_duplicate_keys(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as e:
@@ -27,6 +29,32 @@ def parse_body(model: type[M]) -> M:
         if first["type"] == "json_invalid":
             raise BadRequest(f"malformed JSON: {first['msg']}", code="malformed_json") from e
         raise Unprocessable(describe(e), code="invalid") from e
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    # pydantic keeps the last of two equal keys: {"site":"x","site":"demo"} would mean
+    # whatever the reader's parser picks. The stdlib parser hands every object's pairs
+    # to the hook, at any depth, with escapes already decoded.
+    try:
+        _UNIQUE_KEYS.decode(raw.decode())
+    except (ValueError, RecursionError):
+        return  # not JSON (or nested too deep): pydantic's parser says so next
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise BadRequest(
+            f"duplicate key {key!r}: a key may appear once in a JSON object", code="duplicate_key"
+        )
+    return members
+
+
+# Built once: json.loads with a hook builds a decoder each call, three times the cost.
+# Threads may share it: its only state is a cache of key strings, cleared after each call.
+_UNIQUE_KEYS = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
 def read_body() -> bytes:

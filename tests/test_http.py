@@ -261,6 +261,7 @@ class _Nested(BaseModel):
         ('{"items":[{"a":{"x":1}},{"b":{"x":1,"y":2,"x":3}}]}', "duplicate_key"),
         ('{"items":[{"a":{"x":1}},{"a":{"x":1}}]}', None),  # equal keys in sibling objects
         ('{"items":[{"a":{"x":1}}', "malformed_json"),
+        ('{"items":' + "[" * 5000 + "]" * 5000 + "}", "malformed_json"),  # too deep
     ],
 )
 def test_duplicate_keys_are_found_at_any_depth(app, raw, code):
