@@ -91,6 +91,20 @@ def test_a_body_over_the_limit_is_refused_whole(app, client, post, body, status)
         assert _records(app) == 1
 
 
+def test_a_chunked_body_the_server_does_not_end_is_read_as_empty(app, client):
+    # Without wsgi.input_terminated nothing says where the body ends: reading on could
+    # block a worker for good, so it is not read (Werkzeug's own safe fallback).
+    response = client.post(
+        "/api/v1/consents",
+        input_stream=io.BytesIO(_padded(2048)),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked", "Origin": ORIGIN},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "malformed_json"
+    assert _records(app) == 0
+
+
 @contextmanager
 def _server(data_dir: Path):
     """Run the real app as ``make run`` does: ``gunicorn --config gunicorn.conf.py wsgi:app``."""
