@@ -59,14 +59,16 @@ _UNIQUE_KEYS = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 def read_body() -> bytes:
     """Return the whole body; 413 when it is over MAX_CONTENT_LENGTH, however it is framed."""
-    limit = request.max_content_length
-    if request.content_length is not None or limit is None:
-        # Werkzeug refuses a declared length over the limit before reading anything.
+    environ = request.environ
+    # Plain keys, not Werkzeug's properties: this runs on every decision.
+    if "CONTENT_LENGTH" in environ and "HTTP_TRANSFER_ENCODING" not in environ:
+        # A declared length: Werkzeug refuses one over the limit before reading anything.
         return request.get_data(cache=False)
-    if not request.environ.get("wsgi.input_terminated"):
+    if not environ.get("wsgi.input_terminated"):
         # A stream of unknown length the server does not end could block a worker
         # forever: Werkzeug reads it as empty, and so do we.
         return b""
+    limit = request.max_content_length  # always set: core.config checks it
     # Chunked: Werkzeug's stream ends quietly at the limit, so a longer body would be
     # cut and parsed. Read one byte past the limit from the server's de-chunked stream.
     stream, parts, size = request.input_stream, [], 0
