@@ -3,7 +3,7 @@
 import json
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -45,10 +45,13 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     members = dict(pairs)
     if len(members) != len(pairs):
         seen: set[str] = set()
-        key = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise BadRequest(
-            f"duplicate key {key!r}: a key may appear once in a JSON object", code="duplicate_key"
-        )
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRequest(
+                    f"duplicate key {key!r}: a key may appear once in a JSON object",
+                    code="duplicate_key",
+                )
+            seen.add(key)
     return members
 
 
@@ -68,7 +71,7 @@ def read_body() -> bytes:
         # A stream of unknown length the server does not end could block a worker
         # forever: Werkzeug reads it as empty, and so do we.
         return b""
-    limit = request.max_content_length  # always set: core.config checks it
+    limit: int = current_app.config["MAX_CONTENT_LENGTH"]  # a positive int: core.config
     # Chunked: Werkzeug's stream ends quietly at the limit, so a longer body would be
     # cut and parsed. Read one byte past the limit from the server's de-chunked stream.
     stream, parts, size = request.input_stream, [], 0
