@@ -72,9 +72,13 @@ def _consent_id(value: str) -> str:
 
 
 def _json(model, status: int = 200):
-    return current_app.response_class(
+    response = current_app.response_class(
         model.model_dump_json(), status=status, mimetype="application/json"
     )
+    # Each answer built here holds a consent id, a receipt or a chain report: no cache
+    # (shared or the browser's) may keep one. add(): a third of the cost of headers=.
+    response.headers.add("Cache-Control", "no-store")
+    return response
 
 
 @bp.get("/sites/<site_id>/config")

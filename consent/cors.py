@@ -24,10 +24,17 @@ def check_origin(site: Site) -> str | None:
 def install(bp: Blueprint) -> None:
     """Answer preflights and add CORS headers to the blueprint's responses."""
 
-    @bp.before_request
+    # App-wide: the app answers OPTIONS only as a preflight of this API, so Flask's
+    # automatic answer (200 with Allow, to anyone, on any route) is never given.
+    @bp.before_app_request
     def answer_preflight():
         if request.method != "OPTIONS":
             return None
+        if request.blueprint != bp.name:
+            raise Forbidden(
+                "OPTIONS is only answered to a CORS preflight of the consent API",
+                code="bad_origin",
+            )
         origin = request.headers.get("Origin", "")
         # A preflight carries no body, so no site: allow what any configured site allows;
         # the request itself is then checked against its own site.

@@ -41,7 +41,9 @@ CONSENT_MODE_TYPES = (
 Model = Literal["opt-in", "opt-out", "notice"]
 # Lower is stricter: an unknown region gets the strictest model a site configures.
 STRICTNESS = {"opt-in": 0, "opt-out": 1, "notice": 2}
-_ORIGIN = re.compile(r"^https?://(\*\.)?[a-z0-9.-]+(:(\d{1,5}|\*))?$")
+# The port as RFC 6454 serialises it: 1-65535, no leading zero, never the scheme's default.
+_ORIGIN = re.compile(r"^(https?)://(\*\.)?[a-z0-9.-]+(?::([1-9][0-9]{0,4}|\*))?$")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 class SitesFileError(ConfigError):
@@ -128,7 +130,7 @@ class Site(_Strict):
     @classmethod
     def _check_origins(cls, origins: list[str]) -> list[str]:
         for origin in origins:
-            if not _ORIGIN.fullmatch(origin):
+            if not _is_origin(origin):
                 raise ValueError(
                     f"{origin!r} is not an origin like https://example.com, "
                     "https://*.example.com or http://localhost:*"
@@ -187,9 +189,18 @@ class Site(_Strict):
         self._texts_hashes = hashes
 
 
+def _is_origin(text: str) -> bool:
+    """Tell whether ``text`` is an origin (or pattern) a browser could send (or match)."""
+    match = _ORIGIN.fullmatch(text)
+    if match is None:
+        return False
+    scheme, _, port = match.groups()
+    return port is None or port == "*" or (int(port) <= 65535 and port != _DEFAULT_PORTS[scheme])
+
+
 def origin_matches(pattern: str, origin: str) -> bool:
     """Match an origin against ``scheme://host[:port]``, ``:*`` any port, ``*.`` subdomains."""
-    if not _ORIGIN.fullmatch(origin) or "*" in origin:
+    if "*" in origin or not _is_origin(origin):
         return False
     scheme, _, rest = pattern.partition("://")
     o_scheme, _, o_rest = origin.partition("://")

@@ -7,6 +7,9 @@ from flask import g, request
 from core.errors import Unauthorized
 from core.keys import authenticate
 
+# RFC 6750 §3.1: a key was sent but is not valid.
+INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
 
 def require_api_key(view):
     """Let the view run only for a request that carries an active API key."""
@@ -18,7 +21,9 @@ def require_api_key(view):
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
         g.api_key = authenticate(key.strip())
         if g.api_key is None:
-            raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
+            raise Unauthorized(
+                "the API key is unknown or revoked", code="invalid_api_key", headers=INVALID_TOKEN
+            )
         return view(*args, **kwargs)
 
     return guarded

@@ -37,6 +37,9 @@ DEFAULTS = {
 }
 
 
+MAX_SECONDS = 86_400.0
+
+
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names the key."""
 
@@ -48,6 +51,17 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     if test_config:
         app.config.update(test_config)
     cfg = app.config
+    # Plain values first: a wrong one stops start-up before anything is written to disk.
+    for key in ("SPOOL_MAX_BYTES", "SHIP_BATCH", "MAX_CONTENT_LENGTH"):
+        cfg[key] = _whole(key, cfg[key])
+    cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
+    for key in (
+        "SHIP_INTERVAL",
+        "SHUTDOWN_FLUSH_SECONDS",
+        "RECONCILE_INTERVAL",
+        "RECONCILE_GRACE_SECONDS",
+    ):
+        cfg[key] = _seconds(key, cfg[key])
 
     data_dir = Path(cfg["DATA_DIR"]).expanduser().resolve()
     try:
@@ -67,13 +81,6 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     cfg["SITES_FILE"] = str(Path(cfg["SITES_FILE"] or BUNDLED_SITES_FILE).expanduser())
     cfg["PUBLIC_URL"] = _public_url(cfg["PUBLIC_URL"])
     cfg["REGION_HEADERS"] = _name_list("REGION_HEADERS", cfg["REGION_HEADERS"])
-    for key in ("SPOOL_MAX_BYTES", "SHIP_BATCH", "MAX_CONTENT_LENGTH"):
-        cfg[key] = _positive(key, cfg[key], int)
-    cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
-    for key in ("SHIP_INTERVAL", "SHUTDOWN_FLUSH_SECONDS"):
-        cfg[key] = _positive(key, cfg[key], float)
-    for key in ("RECONCILE_INTERVAL", "RECONCILE_GRACE_SECONDS"):
-        cfg[key] = _finite_seconds(key, cfg[key])
 
 
 def _database_url(url: str) -> str:
@@ -156,24 +163,26 @@ def _count(key: str, value) -> int:
     return int(value)
 
 
-def _finite_seconds(key: str, value) -> float:
+def _whole(key: str, value) -> int:
+    # from_prefixed_env reads values as JSON: "1e3" arrives as 1000.0, "1.5" as 1.5.
+    whole_float = isinstance(value, float) and value.is_integer()
+    if whole_float or (isinstance(value, str) and value.strip().isdigit()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"CONSENTRY_{key}: must be a positive whole number, got {value!r}")
+    return value
+
+
+def _seconds(key: str, value) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = math.nan
-    # Written so that NaN fails too; past a day, a wait is a mistake.
-    if isinstance(value, bool) or not 0 < number <= 86_400:
+    # Written so that NaN fails too. Past a day a wait is a mistake (and past ~292 years
+    # an OverflowError in threading).
+    if isinstance(value, bool) or not 0 < number <= MAX_SECONDS:
         raise ConfigError(
-            f"CONSENTRY_{key}: must be a number of seconds above 0 and at most 86400, got {value!r}"
+            f"CONSENTRY_{key}: must be a number of seconds above 0 and at most "
+            f"{MAX_SECONDS:.0f}, got {value!r}"
         )
-    return number
-
-
-def _positive(key: str, value, kind: type):
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if isinstance(value, bool) or number is None or number <= 0:
-        raise ConfigError(f"CONSENTRY_{key}: must be a positive number, got {value!r}")
     return number

@@ -1,24 +1,34 @@
 """One error path: domain errors are raised, one handler renders them.
 
 API requests (paths under ``/api/``) get ``{"error": {"code", "message"}}``; pages get a
-template from ``templates/errors/``.
+template from ``templates/errors/``. Headers an error carries (``Allow`` of a 405,
+``WWW-Authenticate`` of a 401) go on either.
 """
 
-from flask import Flask, jsonify, render_template, request
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 
 class ConsentryError(Exception):
-    """Base of every error Consentry raises on purpose; carries an HTTP status and a code."""
+    """Base of every error Consentry raises on purpose; carries an HTTP status, a code and
+    the headers its answer needs."""
 
     status = 400
     code = "bad_request"
+    headers: Mapping[str, str] = MappingProxyType({})
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if headers is not None:
+            self.headers = headers
 
 
 class BadRequest(ConsentryError):
@@ -27,6 +37,8 @@ class BadRequest(ConsentryError):
 
 class Unauthorized(ConsentryError):
     status, code = 401, "unauthorized"
+    # RFC 9110 §15.5.2: a 401 names the scheme that would be accepted (RFC 6750: Bearer).
+    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
 
 
 class Forbidden(ConsentryError):
@@ -70,12 +82,19 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _render(status: int, code: str, message: str):
+def _render(
+    status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
     if _wants_json():
         response = jsonify(error={"code": code, "message": message})
     else:
-        response = render_template("errors/error.html", status=status, message=message)
-    return response, status
+        response = make_response(
+            render_template("errors/error.html", status=status, message=message)
+        )
+    response.status_code = status
+    for name, value in headers:
+        response.headers[name] = value
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -83,15 +102,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ConsentryError)
     def handle_domain_error(error: ConsentryError):
-        return _render(error.status, error.code, error.message)
+        return _render(error.status, error.code, error.message, error.headers.items())
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         status = error.code or 500
-        code = _HTTP_CODES.get(status, "error")
-        response, status = _render(status, code, error.description or error.name)
-        # Keep headers such as Allow (405) that Werkzeug attaches to the error.
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response, status
+        # Keep headers such as Allow (405) that Werkzeug attaches; the body is ours.
+        headers = [(n, v) for n, v in error.get_headers() if n.lower() != "content-type"]
+        message = error.description or error.name
+        return _render(status, _HTTP_CODES.get(status, "error"), message, headers)

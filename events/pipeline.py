@@ -17,10 +17,11 @@ from typing import Any
 from flask import Flask
 
 from core import jsoncodec
+from core.config import ConfigError
 from core.times import utc_text
 from events import schema
 from events.backlog import Backlog, BacklogMeter, spooled_ids
-from events.clickhouse import ClickHouseStore, canonical_id, stored_ids
+from events.clickhouse import ClickHouseStore, canonical_id, split_database, stored_ids
 from events.errors import SpoolFull
 from events.periodic import PeriodicTasks, Task
 from events.protocols import DropReason
@@ -334,6 +335,10 @@ class EventPipeline:
     def init_app(self, app: Flask, *, schema_dir: str | Path) -> Pipeline:
         """Build the app's pipeline from its config; the shipper starts on first use."""
         cfg = app.config
+        try:
+            split_database(cfg["CLICKHOUSE_URL"])
+        except ValueError as e:
+            raise ConfigError(f"CONSENTRY_CLICKHOUSE_URL: {e}") from e
         pipeline = Pipeline(
             cfg["DATA_DIR"],
             cfg["CLICKHOUSE_URL"],

@@ -1,6 +1,7 @@
 """Start-up checks: a broken setting or sites file stops the service with a precise message."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,19 @@ def _sites_file(tmp_path, text: str) -> Path:
             DEMO.replace('type = "session"', 'type = "sometimes"', 1),
             "sites.demo.categories.necessary.cookies.1.type",
         ),
+        # Browsers never send these origins (RFC 6454): a pattern with one matches nothing.
+        (
+            DEMO.replace('"http://localhost:*", ', '"http://localhost:80", '),
+            "sites.demo.origins: 'http://localhost:80' is not an origin",
+        ),
+        (
+            DEMO.replace('"http://localhost:*", ', '"https://example.com:99999", '),
+            "sites.demo.origins: 'https://example.com:99999' is not an origin",
+        ),
+        (
+            DEMO.replace('"http://localhost:*", ', '"http://localhost:08080", '),
+            "sites.demo.origins: 'http://localhost:08080' is not an origin",
+        ),
     ],
 )
 def test_a_broken_sites_file_names_the_file_and_key(tmp_path, text, expected):
@@ -71,18 +85,76 @@ def test_a_missing_sites_file_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("setting", "value", "expected"),
     [
-        ("SHIP_BATCH", "many", "CONSENTRY_SHIP_BATCH: must be a positive number"),
+        ("SHIP_BATCH", "many", "CONSENTRY_SHIP_BATCH: must be a positive whole number"),
         ("SPOOL_MAX_BYTES", -5, "CONSENTRY_SPOOL_MAX_BYTES"),
         ("CLICKHOUSE_URL", "mysql://x", "CONSENTRY_CLICKHOUSE_URL: must start with chdb://"),
         ("DATABASE_URL", "oracle://x", "CONSENTRY_DATABASE_URL: only sqlite"),
         ("SECRET_KEYS", "short", "CONSENTRY_SECRET_KEYS: every key must be at least 16"),
         ("PUBLIC_URL", "example.com", "CONSENTRY_PUBLIC_URL"),
         ("PROXY_HOPS", "two", "CONSENTRY_PROXY_HOPS"),
+        ("SHIP_INTERVAL", float("nan"), "CONSENTRY_SHIP_INTERVAL: must be a number of seconds"),
+        ("SHIP_INTERVAL", 0, "CONSENTRY_SHIP_INTERVAL"),
+        ("SHUTDOWN_FLUSH_SECONDS", float("inf"), "CONSENTRY_SHUTDOWN_FLUSH_SECONDS"),
+        ("SHIP_BATCH", 1.5, "CONSENTRY_SHIP_BATCH: must be a positive whole number, got 1.5"),
+        ("SHIP_BATCH", True, "CONSENTRY_SHIP_BATCH"),
+        ("MAX_CONTENT_LENGTH", "16k", "CONSENTRY_MAX_CONTENT_LENGTH"),
+        (
+            "CLICKHOUSE_URL",
+            "http://127.0.0.1:8123/events;drop",
+            "CONSENTRY_CLICKHOUSE_URL: not a ClickHouse database name: 'events;drop'",
+        ),
     ],
 )
 def test_a_wrong_setting_is_named(tmp_path, setting, value, expected):
-    with pytest.raises(ConfigError, match=expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         create_app({"DATA_DIR": str(tmp_path), setting: value})
+
+
+# Flask's from_prefixed_env reads each value as JSON when it can: "1.5" arrives as a float,
+# "NaN" and "Infinity" as floats too, "nan" and "inf" as strings.
+BAD_ENVIRONMENT = [
+    ("SHIP_INTERVAL", "nan"),
+    ("SHIP_INTERVAL", "NaN"),
+    ("SHIP_INTERVAL", "-Infinity"),
+    ("SHIP_INTERVAL", "1e999"),
+    ("SHIP_INTERVAL", "1e12"),
+    ("SHUTDOWN_FLUSH_SECONDS", "inf"),
+    ("SHUTDOWN_FLUSH_SECONDS", "Infinity"),
+    ("SHUTDOWN_FLUSH_SECONDS", "0"),
+    ("SHIP_BATCH", "1.5"),
+    ("SHIP_BATCH", "0"),
+    ("SPOOL_MAX_BYTES", "true"),
+    ("MAX_CONTENT_LENGTH", "16384.5"),
+    ("CLICKHOUSE_URL", "chdb:///var/lib/consentry/ch?database=bad-name"),
+    ("CLICKHOUSE_URL", "https://clickhouse.example:8443/a/b"),
+]
+
+
+@pytest.mark.parametrize(("setting", "value"), BAD_ENVIRONMENT)
+def test_a_wrong_environment_setting_stops_start_up(tmp_path, monkeypatch, setting, value):
+    monkeypatch.setenv(f"CONSENTRY_{setting}", value)
+    with pytest.raises(ConfigError, match=f"^CONSENTRY_{setting}: "):
+        create_app({"DATA_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("SHIP_INTERVAL", "0.25", 0.25),
+        ("SHIP_INTERVAL", "2", 2.0),
+        ("SHUTDOWN_FLUSH_SECONDS", "7.5", 7.5),
+        ("SHIP_BATCH", "250", 250),
+        ("SHIP_BATCH", "1e3", 1000),
+        ("MAX_CONTENT_LENGTH", "32768", 32768),
+    ],
+)
+def test_a_good_environment_setting_is_read_as_its_type(
+    tmp_path, monkeypatch, setting, value, expected
+):
+    monkeypatch.setenv(f"CONSENTRY_{setting}", value)
+    configured = create_app({"DATA_DIR": str(tmp_path)}).config[setting]
+    assert configured == expected
+    assert type(configured) is type(expected)
 
 
 def test_a_secret_key_is_generated_privately_once(tmp_path, caplog):
@@ -119,3 +191,29 @@ def test_the_cli_refuses_to_start_with_a_broken_sites_file(tmp_path):
     assert result.returncode != 0
     assert str(path) in result.stderr
     assert "sites.demo.lifetime.accept_days" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SHIP_INTERVAL", "nan"),
+        ("SHUTDOWN_FLUSH_SECONDS", "inf"),
+        ("SHIP_BATCH", "1.5"),
+        ("CLICKHOUSE_URL", "http://127.0.0.1:8123/no-such-db"),
+    ],
+)
+def test_the_cli_names_a_wrong_setting_in_one_line(tmp_path, setting, value):
+    env = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(tmp_path / "data"),
+        "CONSENTRY_SECRET_KEYS": "cli-test-key-0123456789abcdef",
+        f"CONSENTRY_{setting}": value,
+    }
+    consentry = Path(sys.executable).parent / "consentry"
+    result = subprocess.run(
+        [str(consentry), "keys", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"consentry: configuration error: CONSENTRY_{setting}: ")

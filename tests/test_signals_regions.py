@@ -99,6 +99,22 @@ def test_unknown_region_gets_the_strictest_configured_model():
         ("http://localhost:*", "http://localhostx:3000", False),
         ("https://*.example.com", "https://a\u0000b.example.com", False),
         ("https://*.example.com", "https://*.example.com", False),
+        # Ports: 1-65535 in RFC 6454's serialisation, which never writes a default port
+        # and never a leading zero.
+        ("http://localhost:*", "http://localhost", True),
+        ("http://localhost:*", "http://localhost:1", True),
+        ("http://localhost:*", "http://localhost:65535", True),
+        ("http://localhost:*", "http://localhost:443", True),
+        ("http://localhost:*", "http://localhost:99999", False),
+        ("http://localhost:*", "http://localhost:65536", False),
+        ("http://localhost:*", "http://localhost:0", False),
+        ("http://localhost:*", "http://localhost:0080", False),
+        ("http://localhost:*", "http://localhost:80", False),
+        ("http://localhost:8080", "http://localhost:08080", False),
+        ("https://example.com", "https://example.com:443", False),
+        ("https://*.example.com", "https://shop.example.com:443", False),
+        ("https://*.example.com", "https://shop.example.com:8443", False),
+        ("https://example.com:8443", "https://example.com:8443", True),
     ],
 )
 def test_origin_patterns(pattern, origin, matches):
