@@ -1,5 +1,6 @@
 """Decision records across two sites: what is stored, for how long, under which id."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,11 +10,13 @@ from sqlalchemy import update
 from two_sites import CHROME, SHOP_ORIGIN, TWO_SITES, post, shop_decision
 
 from consent import records
-from consent.models import ConsentRecord
+from consent.models import ConsentRecord, NewRecord
 from consent.regions import resolve_region
 from consent.schemas import DecisionIn
 from consent.signals import Signals
+from consent.sites import load_sites
 from core.db import db
+from core.times import utc_text
 
 VISITOR = {"REMOTE_ADDR": "203.0.113.77"}
 
@@ -320,3 +323,235 @@ def test_the_domain_keeps_ip_prefix_and_ua_family_only_where_the_site_asks(app, 
     assert (stored.ip_prefix, stored.ua_family) == expected
     shipped = expected if kept else ("", "")
     assert clickhouse_rows(app, "SELECT ip_prefix, ua_family FROM consent_events") == [shipped]
+
+
+# --- the ClickHouse rows ----------------------------------------------------------------
+
+CUSTOM = NewRecord(
+    record_id="0123456789abcdef0123456789abcdef",
+    consent_id="ab" * 16,
+    site_id="shop",
+    action="custom",
+    choices={"necessary": True, "analytics": True, "marketing": False},
+    lifetime="persistent",
+    policy_version="2026-12-15",
+    texts_hash="c" * 64,
+    language="fr",
+    region="DE-BY",
+    region_rule="gdpr",
+    region_model="opt-in",
+    dnt=True,
+    gpc=False,
+    ip_prefix=None,
+    ua_family=None,
+    page_origin=None,
+    page_path="/cart",
+    created_at=datetime(2026, 12, 1, 8, 30, 0, 123456, tzinfo=UTC),
+    expires_at=None,
+)
+
+
+def test_a_decisions_event_row_names_every_column_exactly():
+    # ClickHouse matches JSON keys to columns ignoring case, so only the row itself shows a
+    # misspelt key; the row must never carry the record's proof-only fields either.
+    assert records.decision_event(CUSTOM) == {
+        "event_id": "01234567-89ab-cdef-0123-456789abcdef",
+        "ts": "2026-12-01 08:30:00.123456",
+        "site": "shop",
+        "kind": "decision",
+        "action": "custom",
+        "consent_id": "ab" * 16,
+        "granted": ["necessary", "analytics"],
+        "denied": ["marketing"],
+        "lifetime": "persistent",
+        "policy_version": "2026-12-15",
+        "language": "fr",
+        "region": "DE-BY",
+        "region_rule": "gdpr",
+        "region_model": "opt-in",
+        "dnt": 1,
+        "gpc": 0,
+        "ua_family": "",
+        "ip_prefix": "",
+        "page_origin": "",
+    }
+
+
+def test_an_impressions_event_row_names_every_column_exactly():
+    site = load_sites(TWO_SITES).get("shop")
+    visit = records.Visit(
+        signals=Signals(dnt=False, gpc=True),
+        region=resolve_region("US-NY", site),
+        origin=None,
+        ip_prefix="203.0.113.0/24",
+        ua_family="Chrome",
+        now=datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
+    )
+    assert records.impression_event(site, "fr", visit) == {
+        "ts": "2026-12-01 08:30:00.000000",
+        "site": "shop",
+        "kind": "impression",
+        "language": "fr",
+        "policy_version": "2026-12-15",
+        "region": "US-NY",
+        "region_rule": "us",
+        "region_model": "opt-out",
+        "dnt": 0,
+        "gpc": 1,
+        "page_origin": "",
+    }
+
+
+def test_a_decision_reaches_clickhouse_with_every_field_of_its_record(app, client):
+    answer = post(
+        client,
+        shop_decision(choices={"marketing": True}, language="fr", page="/cart"),
+        {"DNT": "1", "X-Country-Code": "US-CA"},
+    ).get_json()
+    record = _record(app, answer["record_id"])
+    [row] = clickhouse_rows(
+        app,
+        "SELECT toString(event_id), toString(ts), site, kind, action, consent_id, granted, denied, "
+        "lifetime, policy_version, language, region, region_rule, region_model, dnt, gpc, "
+        "ua_family, ip_prefix, page_origin FROM consent_events",
+    )
+    assert row == (
+        str(uuid.UUID(record.record_id)),
+        utc_text(record.created_at, sep=" ")[:23],  # milliseconds in ClickHouse
+        "shop",
+        "decision",
+        "custom",
+        record.consent_id,
+        ["necessary", "marketing"],
+        ["analytics"],
+        "persistent",
+        "2026-12-15",
+        "fr",
+        "US-CA",
+        "california",
+        "opt-in",
+        1,
+        0,
+        "",
+        "",
+        SHOP_ORIGIN,
+    )
+
+
+# --- withdrawal -------------------------------------------------------------------------
+
+
+def test_a_withdrawal_follows_the_newest_decision(app, client):
+    first = post(client, shop_decision()).get_json()
+    consent_id = first["consent_id"]
+    post(client, shop_decision(consent_id=consent_id, lifetime="session", language="fr"))
+    withdrawn = client.delete(f"/api/v1/consents/{consent_id}", headers={"Origin": SHOP_ORIGIN})
+    assert withdrawn.status_code == 200
+    record = _record(app, withdrawn.get_json()["record_id"])
+    site = app.extensions["sites"].get("shop")
+    assert (record.action, record.lifetime, record.language) == ("withdraw", "session", "fr")
+    assert record.texts_hash == site.texts_hash("fr")
+    assert record.choices == {"necessary": True, "analytics": False, "marketing": False}
+    assert record.expires_at is None
+
+
+def test_a_withdrawal_in_a_language_the_site_dropped_uses_its_default(make_app, tmp_path):
+    before = make_app(SITES_FILE=TWO_SITES)
+    consent_id = post(before.test_client(), shop_decision(language="fr")).get_json()["consent_id"]
+
+    text = Path(TWO_SITES).read_text()
+    start = text.index("[sites.shop.texts.fr]")
+    assert "[sites." not in text[start + 1 :]  # the last table: cut to the end
+    no_french = tmp_path / "no_french.toml"
+    no_french.write_text(text[:start])
+    after = make_app(SITES_FILE=str(no_french))
+    withdrawn = after.test_client().delete(
+        f"/api/v1/consents/{consent_id}", headers={"Origin": SHOP_ORIGIN}
+    )
+    assert withdrawn.status_code == 200
+    record = _record(after, withdrawn.get_json()["record_id"])
+    assert record.language == "en"
+    assert record.texts_hash == after.extensions["sites"].get("shop").texts_hash("en")
+
+
+# --- what the banner may say -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "action"),
+    [
+        (shop_decision(action="accept_all"), {}, "accept_all"),
+        (shop_decision(action="custom"), {}, "custom"),
+        (shop_decision(action="reject_all", choices={}), {}, "reject_all"),
+        (shop_decision(action="dnt", choices={}), {"DNT": "1"}, "dnt"),
+        (shop_decision(action="gpc", choices={}, signals={"gpc": True}), {}, "gpc"),
+    ],
+    ids=["accept_all", "custom", "reject_all", "dnt", "gpc-from-the-page"],
+)
+def test_an_action_the_banner_names_is_kept_when_it_fits(app, client, body, headers, action):
+    response = post(client, body, headers)
+    assert response.status_code == 201, response.get_json()
+    assert _record(app, response.get_json()["record_id"]).action == action
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "code", "message"),
+    [
+        (
+            shop_decision(choices={"tracking": True, "ads": True}),
+            {},
+            "unknown_category",
+            "unknown categories for site 'shop': ads, tracking",
+        ),
+        (
+            shop_decision(language="de"),
+            {},
+            "unknown_language",
+            "language 'de' is not one of en, fr",
+        ),
+        (
+            shop_decision(action="gpc", choices={}),
+            {"DNT": "1"},
+            "no_signal",
+            "action gpc needs a Global Privacy Control signal",
+        ),
+        (
+            shop_decision(action="dnt", choices={}),
+            {"Sec-GPC": "1"},
+            "no_signal",
+            "action dnt needs a Do Not Track signal",
+        ),
+        (
+            shop_decision(action="accept_all", choices={"analytics": True}),
+            {},
+            "inconsistent_action",
+            "accept_all must grant every category",
+        ),
+        (
+            shop_decision(action="withdraw"),
+            {},
+            "inconsistent_action",
+            "withdraw must refuse every optional category",
+        ),
+        (
+            shop_decision(policy_version="2026-11-01"),
+            {},
+            "policy_outdated",
+            "policy version '2026-11-01' is outdated; the current one is '2026-12-15'",
+        ),
+    ],
+    ids=[
+        "unknown-categories",
+        "unknown-language",
+        "gpc-without-signal",
+        "dnt-without-signal",
+        "accept_all-refusing",
+        "withdraw-granting",
+        "outdated-policy",
+    ],
+)
+def test_a_refused_decision_says_what_is_wrong(app, client, body, headers, code, message):
+    response = post(client, body, headers)
+    assert response.get_json()["error"] == {"code": code, "message": message}
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ConsentRecord)) == 0
