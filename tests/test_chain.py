@@ -183,24 +183,3 @@ def test_a_site_row_added_by_a_decision_carries_the_sites_name(make_app, body):
             site.policy_version,
             1,
         )
-
-
-def test_records_stored_out_of_order_still_verify_and_read_back_in_order(make_app):
-    # A dump and restore (or a replica) need not keep rows in insertion order: the chain
-    # and a consent's history are read in the order of their sequence numbers. (SQLite's
-    # indexes return that order anyway; PostgreSQL reads a small table in stored order.)
-    app = make_app(SITES_FILE=TWO_SITES)
-    client = app.test_client()
-    consent_id = post(client, decision()).get_json()["consent_id"]
-    for choices in ({}, {"analytics": True}):
-        post(client, decision(consent_id=consent_id, choices=choices))
-    with app.app_context():
-        table = ConsentRecord.__table__
-        rows = [dict(r._mapping) for r in db.session.execute(db.select(table))]
-        db.session.execute(table.delete())
-        for row in sorted(rows, key=lambda r: -r["seq"]):
-            db.session.execute(table.insert().values({**row, "id": None}))
-        db.session.commit()
-        assert verify_chain("demo") == ChainReport("demo", True, 3)
-    history = client.get(f"/api/v1/consents/{consent_id}").get_json()["history"]
-    assert [r["action"] for r in history] == ["accept_all", "reject_all", "custom"]
