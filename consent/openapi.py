@@ -6,7 +6,7 @@ Parameters carry the patterns the server checks (consent.sites, consent.schemas)
 
 from consent import schemas as s
 from consent.sites import SITE_ID as SITE_ID_PATTERN
-from core.openapi import Op, header, operation_id
+from core.openapi import Op, header, operation_id, parameter
 
 BAD_JSON = {400: "Malformed JSON, or a key given twice"}
 BAD_ID = {400: "The consent id is not 32 lowercase hex characters"}
@@ -20,78 +20,48 @@ BODY_REFUSED = {
 }
 SPOOL_FULL = {503: "The event spool is full; nothing was written, retry later"}
 
-SITE_ID = {
-    "name": "site_id",
-    "in": "path",
-    "required": True,
-    "description": "A site of the sites file.",
-    "schema": {"type": "string", "pattern": SITE_ID_PATTERN},
-    "example": "demo",
-}
-CONSENT_ID = {
-    "name": "consent_id",
-    "in": "path",
-    "required": True,
-    "description": "The id returned by POST /api/v1/consents; whoever holds it may read it.",
-    "schema": {"type": "string", "pattern": s.CONSENT_ID},
-    "example": "5b2e8f0c7d6a4e1f9c3b2a1d0e9f8c7b",
-}
-LANG = {
-    "name": "lang",
-    "in": "query",
-    "required": False,
-    "description": "The language asked for; one the site has no texts in is ignored.",
-    "schema": {"type": "string"},
-    "example": "en",
-}
-ORIGIN = {
-    "name": "Origin",
-    "in": "header",
-    "required": False,
-    "description": "Sent by browsers: it must be one of the site's origins, else 403. "
+SITE_ID = parameter(
+    "site_id", "path", "A site of the sites file.", pattern=SITE_ID_PATTERN, example="demo"
+)
+CONSENT_ID = parameter(
+    "consent_id",
+    "path",
+    "The id returned by POST /api/v1/consents; whoever holds it may read it.",
+    pattern=s.CONSENT_ID,
+    example="5b2e8f0c7d6a4e1f9c3b2a1d0e9f8c7b",
+)
+LANG = parameter(
+    "lang",
+    "query",
+    "The language asked for; one the site has no texts in is ignored.",
+    example="en",
+)
+ORIGIN = parameter(
+    "Origin",
+    "header",
+    "Sent by browsers: it must be one of the site's origins, else 403. "
     "Requests without one (servers, curl) are not checked.",
-    "schema": {"type": "string"},
-    "example": "http://localhost:5173",
-}
-ACCEPT_LANGUAGE = {
-    "name": "Accept-Language",
-    "in": "header",
-    "required": False,
-    "description": "Used when `lang` names no language of the site.",
-    "schema": {"type": "string"},
-}
+    example="http://localhost:5173",
+)
+ACCEPT_LANGUAGE = parameter(
+    "Accept-Language", "header", "Used when `lang` names no language of the site."
+)
 SIGNALS = (
-    {
-        "name": "DNT",
-        "in": "header",
-        "required": False,
-        "description": "Do Not Track: `1` is on, any other value off.",
-        "schema": {"type": "string"},
-    },
-    {
-        "name": "Sec-GPC",
-        "in": "header",
-        "required": False,
-        "description": "Global Privacy Control: `1` is on, any other value off.",
-        "schema": {"type": "string"},
-    },
+    parameter("DNT", "header", "Do Not Track: `1` is on, any other value off."),
+    parameter("Sec-GPC", "header", "Global Privacy Control: `1` is on, any other value off."),
 )
 # RFC 8941 string characters: visible ASCII but '"' and '\', which a quoted key escapes.
 _KEY_CHAR = r"[\x21\x23-\x5b\x5d-\x7e]"
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Makes a retry safe: the same key and body within 24 h get the first "
+IDEMPOTENCY_KEY = parameter(
+    "Idempotency-Key",
+    "header",
+    "Makes a retry safe: the same key and body within 24 h get the first "
     "answer again (with `Idempotent-Replayed: true`) and write nothing; the same key with "
     "another body is 422. 1 to 255 visible ASCII characters, as a quoted string (a "
     'structured-field string, `\\` escaping `"` and `\\`) or bare; a malformed key is 400.',
-    "schema": {
-        "type": "string",
-        "pattern": rf'^(?:{_KEY_CHAR}{{1,255}}|"(?:{_KEY_CHAR}|\\["\\]){{1,255}}")$',
-    },
-    "example": '"8e0f7c1a-3b5d-4e2f-9a6c-1d2b3c4e5f60"',
-}
+    pattern=rf'^(?:{_KEY_CHAR}{{1,255}}|"(?:{_KEY_CHAR}|\\["\\]){{1,255}}")$',
+    example='"8e0f7c1a-3b5d-4e2f-9a6c-1d2b3c4e5f60"',
+)
 # Consent state and receipts are the visitor's own: no cache may keep them.
 NO_STORE = {"Cache-Control": header("Never stored by caches", const="no-store")}
 REPLAYED = {

@@ -46,6 +46,22 @@ def header(description: str, *, required: bool = True, **schema) -> dict:
     }
 
 
+def parameter(
+    name: str, where: str, description: str, *, example: str | None = None, **schema
+) -> dict:
+    """A path, query or header parameter, its value a string; path parameters are required."""
+    documented = {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+    if example is not None:
+        documented["example"] = example
+    return documented
+
+
 @dataclass(frozen=True)
 class Op:
     """One documented operation."""
@@ -174,13 +190,11 @@ def _operation(op: Op, refs: dict) -> dict:
 
 
 ETAG = header("The answer's version, for `If-None-Match`", pattern=r'^(W/)?"[^"]*"$')
-IF_NONE_MATCH = {
-    "name": "If-None-Match",
-    "in": "header",
-    "required": False,
-    "description": "An ETag this client holds: when it is still current the answer is 304.",
-    "schema": {"type": "string"},
-}
+IF_NONE_MATCH = parameter(
+    "If-None-Match",
+    "header",
+    "An ETag this client holds: when it is still current the answer is 304.",
+)
 _ERROR_HEADERS = {
     401: {"WWW-Authenticate": header("A Bearer challenge", pattern=r"^Bearer\b")},
     405: {"Allow": header("The methods this path has", pattern=_ALLOW)},

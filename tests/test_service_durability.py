@@ -4,46 +4,26 @@ These run the real application (``wsgi:app`` under ``gunicorn.conf.py``, as ``ma
 does), not a stand-in, so the gunicorn hooks that start and stop the shipper are covered.
 """
 
-import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
 from events_support import (
     chdb_url,
     closed_port_url,
-    free_port,
+    request_json,
     run_helper,
-    serve,
-    subprocess_env,
+    service,
 )
 from factories import POLICY, clickhouse_rows, decision
 
 from consent.models import ConsentRecord
 from core.db import db
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
-
-def _request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=15)
-    try:
-        payload = json.dumps(body) if body is not None else None
-        conn.request(method, path, payload, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        conn.close()
 
 
 def test_decisions_made_while_clickhouse_is_down_ship_once_after_a_restart(make_app, tmp_path):
@@ -72,32 +52,6 @@ def test_decisions_made_while_clickhouse_is_down_ship_once_after_a_restart(make_
         assert db.session.scalar(db.select(db.func.count()).select_from(ConsentRecord)) == 60
 
 
-@contextmanager
-def _service(data_dir: Path, clickhouse_url: str, **env: str):
-    """Run ``gunicorn --config gunicorn.conf.py wsgi:app`` as make run does."""
-    port = free_port()
-    variables = {
-        "CONSENTRY_DATA_DIR": str(data_dir),
-        "CONSENTRY_CLICKHOUSE_URL": clickhouse_url,
-        "CONSENTRY_SECRET_KEYS": "durability-test-key-0123456789",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        **env,
-    }
-    environment = subprocess_env(**variables)
-    subprocess.run(
-        [str(BIN / "consentry"), "db", "upgrade"],
-        env=environment,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    args = ["--config", "gunicorn.conf.py", "wsgi:app"]
-    with serve(args, environment, ROOT, port, "/healthz") as proc:
-        yield proc
-
-
 def _record_ids(data_dir: Path) -> list[str]:
     with sqlite3.connect(data_dir / "consentry.db") as conn:
         return sorted(r for (r,) in conn.execute("SELECT record_id FROM consent_records"))
@@ -108,11 +62,12 @@ def test_a_sigkilled_server_loses_no_decision_and_counts_none_twice(tmp_path):
     data_dir, url = tmp_path / "data", chdb_url(tmp_path / "ch", "consentry")
     body = decision(policy_version=POLICY)
     # A long ship interval: the kill comes while the decisions are still spooled.
-    with _service(data_dir, url, CONSENTRY_SHIP_INTERVAL="60") as server:
+    with service(data_dir, url, CONSENTRY_SHIP_INTERVAL="60") as server:
         with ThreadPoolExecutor(8) as pool:
             answers = list(
                 pool.map(
-                    lambda _: _request(server.port, "POST", "/api/v1/consents", body), range(200)
+                    lambda _: request_json(server.port, "POST", "/api/v1/consents", body),
+                    range(200),
                 )
             )
         os.killpg(server.pid, signal.SIGKILL)
@@ -122,9 +77,9 @@ def test_a_sigkilled_server_loses_no_decision_and_counts_none_twice(tmp_path):
     assert _record_ids(data_dir) == accepted
 
     # The next start adopts the dead worker's spool and ships it; SIGTERM then stops it.
-    with _service(data_dir, url) as server:
+    with service(data_dir, url) as server:
         deadline = time.monotonic() + 60
-        while _request(server.port, "GET", "/healthz")[1]["spool"]["backlog_events"]:
+        while request_json(server.port, "GET", "/healthz")[1]["spool"]["backlog_events"]:
             assert time.monotonic() < deadline, "the restarted server did not ship the spool"
             time.sleep(0.2)
         os.killpg(server.pid, signal.SIGTERM)
