@@ -93,8 +93,10 @@ def get_site_config(site_id: str):
     body = config.model_dump_json()
     response = current_app.response_class(body, mimetype="application/json")
     response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+    # Revalidated on every load (a 304 costs little): a policy-version bump or a new
+    # category reaches every visitor at once instead of after a cache lifetime.
     response.cache_control.private = True
-    response.cache_control.max_age = 300
+    response.cache_control.no_cache = True
     response.vary.update(
         ["Accept-Language", "DNT", "Sec-GPC", *current_app.config["REGION_HEADERS"]]
     )

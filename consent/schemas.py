@@ -73,6 +73,7 @@ class DecisionOut(_Out):
     choices: dict[str, bool]
     lifetime: Lifetime
     policy_version: str
+    created_at: UtcDatetime
     expires_at: UtcDatetime | None = Field(description="null for a session decision")
     receipt: str
 
@@ -178,6 +179,9 @@ class SiteConfigOut(_Out):
     texts_hash: str = Field(description="SHA-256 of the texts shown, stored on each record")
     categories: list[CategoryOut]
     remember_choice: bool
+    settings_button: bool = Field(
+        description="show a floating Cookie settings button once a decision is made"
+    )
     lifetime: SiteLifetime
     cookie: CookieSettingOut
     consent_mode: dict[str, list[str]]

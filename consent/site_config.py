@@ -48,6 +48,7 @@ def resolve_config(
                 for category_id, category in site.categories.items()
             ],
             "remember_choice": site.remember_choice,
+            "settings_button": site.settings_button,
             "lifetime": site.lifetime,
             "cookie": {"name": COOKIE_NAME, "domain": site.cookie_domain},
             "consent_mode": dict(site.consent_mode),

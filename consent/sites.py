@@ -116,6 +116,9 @@ class Site(_Strict):
     policy_url: Annotated[str, Field(min_length=1)]
     default_language: Annotated[str, Field(pattern=LANGUAGE)]
     remember_choice: bool = False
+    # A floating "Cookie settings" button once a decision is made; pages can also mark any
+    # element with data-consentry-settings to reopen the preferences.
+    settings_button: bool = True
     signal_policy: Literal["strict", "gpc"] = "strict"
     fallback_region: Annotated[str, Field(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")] | None = None
     lifetime: Lifetime = Lifetime()

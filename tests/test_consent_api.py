@@ -467,7 +467,8 @@ def test_every_timestamp_in_answers_and_receipts_has_one_format(app, client):
     shown = {path: value for path, value in times.items() if value is not None}
     assert {p.rsplit(".", 1)[1] for p in shown} == {"created_at", "expires_at"}
     # Expiries of the persistent decision only (the withdrawal keeps the session lifetime):
-    # 1 decision, the state's creation, 3 + 1 in the history, 3 + 1 in the receipts.
-    assert len(shown) == 10
+    # 3 + 1 in the decisions, the state's creation, 3 + 1 in the history, 3 + 1 in the
+    # receipts.
+    assert len(shown) == 13
     assert {p: v for p, v in shown.items() if not API_TIME.match(v)} == {}
     assert state["history"][1]["created_at"] == "2026-12-01T09:30:00.000000Z"
