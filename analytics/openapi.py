@@ -7,7 +7,8 @@ DATES = (
     parameter(
         "from",
         "query",
-        "First day (UTC) of the range, inclusive; default: 29 days before `to`.",
+        "First day (UTC) of the range, inclusive; default: 29 days before `to`. A range "
+        "that ends before it starts has no rows.",
         format="date",
         example="2026-11-01",
     ),
@@ -21,9 +22,7 @@ FORMAT = parameter(
     "`json` (default) or `csv` (one row per group, dotted columns).",
     enum=["json", "csv"],
 )
-BAD_PARAMETER = {
-    400: "A parameter is malformed, `from` is after `to`, or the range is over 3660 days"
-}
+BAD_PARAMETER = {400: "A parameter is malformed (a date is YYYY-MM-DD)"}
 CSV = {"text/csv": {"type": "string"}}
 
 OPERATIONS = [

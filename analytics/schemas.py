@@ -1,15 +1,27 @@
 """The report API's query parameters and answers, as pydantic models (and so OpenAPI)."""
 
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 SITE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"  # as the sites file names a site
 CAMPAIGN = r"^[^\x00-\x1f\x7f]{1,200}$"
 CONSENT_GROUP_BY = r"^(day|region)(,(day|region))?$"
 EMAIL_GROUP_BY = r"^day$"
 Rate = float | None  # None: nothing to divide by
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Pydantic would also read "0" or "1700000000" as a Unix time: only YYYY-MM-DD here.
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date is YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class ReportParams(BaseModel):
@@ -17,8 +29,8 @@ class ReportParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    start: date | None = Field(None, alias="from")
-    end: date | None = Field(None, alias="to")
+    start: IsoDate | None = Field(None, alias="from")
+    end: IsoDate | None = Field(None, alias="to")
     format: Literal["json", "csv"] = "json"
 
 
