@@ -4,6 +4,7 @@ it in batches (replays included), and brute-force recounts to compare reports wi
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import date
+from itertools import pairwise
 
 from events_support import SCHEMA_DIR, chdb_url
 
@@ -46,6 +47,12 @@ def insert_batches(store: ClickHouseStore, table: str, batches, replays) -> None
 def _insert(store: ClickHouseStore, table: str, rows: list[dict], token: str) -> None:
     if rows:
         store.insert_json(table, b"".join(jsoncodec.compact(r) + b"\n" for r in rows), token)
+
+
+def split(events: list[dict], cuts: list[int]) -> list[list[dict]]:
+    """Cut a stream of events into consecutive batches at the drawn positions."""
+    bounds = [0, *sorted(c % (len(events) + 1) for c in cuts), len(events)]
+    return [events[a:b] for a, b in pairwise(bounds)]
 
 
 def unique_events(batches) -> list[dict]:

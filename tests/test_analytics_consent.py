@@ -11,10 +11,9 @@ docs/analytics.md, not from the SQL.
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from functools import partial
-from itertools import pairwise
 
 import pytest
-from analytics_support import empty, insert_batches, rollup_store, share, unique_events
+from analytics_support import empty, insert_batches, rollup_store, share, split, unique_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,11 +68,6 @@ def _stream():
     cuts = st.lists(st.integers(0, 40), max_size=4)
     replays = st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=3)
     return st.tuples(events, cuts, replays)
-
-
-def _split(events: list[dict], cuts: list[int]) -> list[list[dict]]:
-    bounds = [0, *sorted(c % (len(events) + 1) for c in cuts), len(events)]
-    return [events[a:b] for a, b in pairwise(bounds)]
 
 
 def recount(events: list[dict], query: ReportQuery) -> list[dict]:
@@ -154,7 +148,7 @@ def _recount_group(key: tuple, events: list[dict], query: ReportQuery) -> dict:
 def test_every_number_equals_a_recount_of_the_raw_events(store, stream):
     events, cuts, replays = stream
     empty(store, TABLES)
-    batches = _split(events, cuts)
+    batches = split(events, cuts)
     insert_batches(store, "consent_events", batches, replays)
     distinct = unique_events(batches)
     last = FIRST_DAY + timedelta(days=3)
