@@ -151,30 +151,30 @@ def _consent_rates(row: dict[str, Any]) -> dict[str, Any]:
 
 # ---- email --------------------------------------------------------------------------
 
-_HUMAN_OPEN = f"kind = 'open' AND agent_class IN {HUMAN_OPEN_CLASSES}"
-_EMAIL_COUNTS = [
-    _merge("messages", "kind = 'sent'", "sent"),
-    _merge("messages", "kind = 'sent' AND tracking = 'aggregate'", "aggregate_sent"),
-    _merge("events", "kind = 'open'", "opens"),
-    _merge("messages", "kind = 'open'", "unique_opens"),
-    *(
-        _merge("messages", f"kind = 'open' AND agent_class = '{c}'", f"opened_by_{c}")
-        for c in AGENT_CLASSES
-    ),
-    _merge("messages", _HUMAN_OPEN, "human_opens"),
-    _merge("messages", f"({_HUMAN_OPEN}) OR (kind = 'click' AND agent_class = 'human')", "engaged"),
-    _merge("events", "kind = 'click'", "clicks"),
-    _merge("messages", "kind = 'click'", "unique_clicks"),
-    _merge("messages", "kind = 'click' AND agent_class = 'human'", "human_clicks"),
-    _merge("messages", "kind = 'unsubscribe'", "unsubscribes"),
-    _merge("messages", "kind = 'tracking_optout'", "tracking_optouts"),
+# (state column of email_daily, number): one column per number, see 0005_email_rollups.sql.
+_EMAIL_STATES = [
+    ("sent", "sent"),
+    ("aggregate_sent", "aggregate_sent"),
+    ("open_events", "opens"),
+    ("opened", "unique_opens"),
+    *((f"opened_{c}", f"opened_by_{c}") for c in AGENT_CLASSES),
+    ("human_opened", "human_opens"),
+    ("engaged", "engaged"),
+    ("click_events", "clicks"),
+    ("clicked", "unique_clicks"),
+    ("human_clicked", "human_clicks"),
+    ("unsubscribed", "unsubscribes"),
+    ("tracking_opted_out", "tracking_optouts"),
 ]
+# A message has one send day, so the numbers of send days add up: each row's states are
+# finalized (FINAL merges a key's parts first) and summed, never merged into one big set.
+_EMAIL_COUNTS = [(f"sum(finalizeAggregation({state}))", name) for state, name in _EMAIL_STATES]
 
 
 def open_rates(store: EventStore, query: ReportQuery) -> list[dict[str, Any]]:
     """Open, engagement, click and unsubscribe rates per campaign (and send day)."""
     columns = _columns("campaign", query, "send_day")
-    rows = _report_rows(store, "email_daily", columns, "send_day", _EMAIL_COUNTS, query)
+    rows = _report_rows(store, "email_daily FINAL", columns, "send_day", _EMAIL_COUNTS, query)
     return [_email_rates(row) for row in rows]
 
 
