@@ -7,10 +7,29 @@ from datetime import date
 from itertools import pairwise
 
 from events_support import SCHEMA_DIR, chdb_url
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from core import jsoncodec
 from events import schema
 from events.clickhouse import ClickHouseStore
+
+# Each example ships its stream into the module's database (emptied first): the fixture is
+# shared on purpose. A few dozen examples per test keep the suite within its minutes.
+PROPERTY = settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def event_stream(event: st.SearchStrategy[dict]) -> st.SearchStrategy:
+    """Events, where to cut them into batches, and which batches to replay (and how)."""
+    events = st.lists(event, max_size=40)
+    cuts = st.lists(st.integers(0, 40), max_size=4)
+    replays = st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=3)
+    return st.tuples(events, cuts, replays)
 
 
 def rollup_store(chdb_root) -> Iterator[ClickHouseStore]:
@@ -26,6 +45,16 @@ def empty(store: ClickHouseStore, tables: Iterable[str]) -> None:
     """Remove every row of ``tables`` (a raw table and its rollups), between examples."""
     for table in tables:
         store.command(f"TRUNCATE TABLE {table}")
+
+
+def ship_stream(store: ClickHouseStore, tables: tuple[str, ...], stream) -> list[dict]:
+    """Empty ``tables``, ship a drawn stream into the first (raw) one in batches with its
+    replays; return the distinct events a recount should see."""
+    events, cuts, replays = stream
+    empty(store, tables)
+    batches = split(events, cuts)
+    insert_batches(store, tables[0], batches, replays)
+    return unique_events(batches)
 
 
 def insert_batches(store: ClickHouseStore, table: str, batches, replays) -> None:

@@ -13,8 +13,16 @@ from datetime import date, datetime, timedelta
 from functools import partial
 
 import pytest
-from analytics_support import empty, insert_batches, rollup_store, share, split, unique_events
-from hypothesis import HealthCheck, given, settings
+from analytics_support import (
+    PROPERTY,
+    empty,
+    event_stream,
+    insert_batches,
+    rollup_store,
+    share,
+    ship_stream,
+)
+from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.rollups import BANNER_ACTIONS, ReportQuery, consent_rates
@@ -61,13 +69,6 @@ def consent_event(draw) -> dict:
         "granted": ["necessary", *granted],
         "denied": [c for c in offered if c not in granted],
     }
-
-
-def _stream():
-    events = st.lists(consent_event(), max_size=40)
-    cuts = st.lists(st.integers(0, 40), max_size=4)
-    replays = st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=3)
-    return st.tuples(events, cuts, replays)
 
 
 def recount(events: list[dict], query: ReportQuery) -> list[dict]:
@@ -138,19 +139,10 @@ def _recount_group(key: tuple, events: list[dict], query: ReportQuery) -> dict:
     return row
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(stream=_stream())
+@PROPERTY
+@given(stream=event_stream(consent_event()))
 def test_every_number_equals_a_recount_of_the_raw_events(store, stream):
-    events, cuts, replays = stream
-    empty(store, TABLES)
-    batches = split(events, cuts)
-    insert_batches(store, "consent_events", batches, replays)
-    distinct = unique_events(batches)
+    distinct = ship_stream(store, TABLES, stream)
     last = FIRST_DAY + timedelta(days=3)
     for group_by in GROUPINGS:
         query = ReportQuery(FIRST_DAY, last, None, group_by)

@@ -11,8 +11,16 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import pytest
-from analytics_support import empty, insert_batches, rollup_store, share, split, unique_events
-from hypothesis import HealthCheck, given, settings
+from analytics_support import (
+    PROPERTY,
+    empty,
+    event_stream,
+    insert_batches,
+    rollup_store,
+    share,
+    ship_stream,
+)
+from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.rollups import AGENT_CLASSES, ReportQuery, open_rates
@@ -132,26 +140,10 @@ def _rates(n: dict) -> dict:
     }
 
 
-def _stream():
-    events = st.lists(email_event(), max_size=40)
-    cuts = st.lists(st.integers(0, 40), max_size=4)
-    replays = st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=3)
-    return st.tuples(events, cuts, replays)
-
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(stream=_stream())
+@PROPERTY
+@given(stream=event_stream(email_event()))
 def test_every_number_equals_a_recount_of_the_raw_events(store, stream):
-    events, cuts, replays = stream
-    empty(store, TABLES)
-    batches = split(events, cuts)
-    insert_batches(store, "email_events", batches, replays)
-    distinct = unique_events(batches)
+    distinct = ship_stream(store, TABLES, stream)
     last = FIRST_DAY + timedelta(days=2)
     for group_by in [(), ("day",)]:
         query = ReportQuery(FIRST_DAY, last, None, group_by)
