@@ -164,6 +164,7 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         "0002_dropped_hits",
         "0003_email_events",
         "0004_consent_rollups",
+        "0005_email_rollups",
     ]
     assert pipeline.upgrade_schema() == []
     rows = pipeline.clickhouse.query(
@@ -174,6 +175,7 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         (2, "0002_dropped_hits", 64),
         (3, "0003_email_events", 64),
         (4, "0004_consent_rollups", 64),
+        (5, "0005_email_rollups", 64),
     ]
 
 
