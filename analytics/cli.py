@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import click
@@ -108,6 +109,9 @@ def _read_locally(model, args, build, name, api_key) -> dict[str, Any]:
     except ConsentryError as e:
         raise click.UsageError(e.message) from e
     store: EventStore = current_app.extensions["events"].clickhouse
+    if build is reports.open_report:
+        sharded = current_app.config["CLICKHOUSE_CLUSTER"] is not None
+        build = partial(reports.open_report, sharded=sharded)
     try:
         return build(store, query).model_dump(mode="json", by_alias=True)
     except DatabaseError as e:

@@ -35,12 +35,14 @@ def consent_report(store: EventStore, query: rollups.ReportQuery) -> ConsentRate
     )
 
 
-def open_report(store: EventStore, query: rollups.ReportQuery) -> OpenRatesOut:
-    """The open-rates report of ``query``."""
+def open_report(
+    store: EventStore, query: rollups.ReportQuery, *, sharded: bool = False
+) -> OpenRatesOut:
+    """The open-rates report of ``query`` (``sharded``: on a ClickHouse cluster)."""
     return OpenRatesOut(
         start=query.start,
         end=query.end,
         group_by=list(query.group_by),
         campaign=query.subject,
-        rows=rollups.open_rates(store, query),
+        rows=rollups.open_rates(store, query, sharded=sharded),
     )
