@@ -120,7 +120,8 @@ def _read_locally(model, args, build, name, api_key) -> dict[str, Any]:
         if api_key:
             return _ask_server(current_app.config["PUBLIC_URL"], name, args, api_key)
         raise click.ClickException(
-            "the embedded ClickHouse engine is in use by a running Consentry server "
+            "the embedded ClickHouse engine is held by another process, usually the running "
+            "Consentry server "
             "(it opens its data path in one process only). Ask the server instead: "
             f"`consentry report {name} --api-key KEY` (a key from `consentry keys create "
             "NAME`, or CONSENTRY_API_KEY; the server is found at CONSENTRY_PUBLIC_URL="
