@@ -6,7 +6,14 @@ Shared by the API and the CLI, so both answer the same numbers in the same shape
 from datetime import date, timedelta
 
 from analytics import rollups
-from analytics.schemas import ConsentRatesOut, ConsentRatesParams, OpenRatesOut, OpenRatesParams
+from analytics.schemas import (
+    ConsentRateRow,
+    ConsentRatesOut,
+    ConsentRatesParams,
+    OpenRateRow,
+    OpenRatesOut,
+    OpenRatesParams,
+)
 from events.protocols import EventStore
 
 DEFAULT_DAYS = 30
@@ -31,7 +38,7 @@ def consent_report(store: EventStore, query: rollups.ReportQuery) -> ConsentRate
         end=query.end,
         group_by=list(query.group_by),
         site=query.subject,
-        rows=rollups.consent_rates(store, query),
+        rows=[ConsentRateRow.model_validate(r) for r in rollups.consent_rates(store, query)],
     )
 
 
@@ -44,5 +51,7 @@ def open_report(
         end=query.end,
         group_by=list(query.group_by),
         campaign=query.subject,
-        rows=rollups.open_rates(store, query, sharded=sharded),
+        rows=[
+            OpenRateRow.model_validate(r) for r in rollups.open_rates(store, query, sharded=sharded)
+        ],
     )
