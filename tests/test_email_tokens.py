@@ -28,6 +28,8 @@ def test_a_message_token_round_trips_and_is_short(kind):
 def test_a_click_token_carries_its_url_and_the_honeypot_none():
     link = tokens.sign_click([NEW], MESSAGE, URL)
     assert tokens.read_click([NEW], link) == tokens.Click(MESSAGE, URL)
+    shouted = tokens.sign_click([NEW], MESSAGE, "HTTPS://SHOP.EXAMPLE.JP/x")  # as render wraps it
+    assert tokens.read_click([NEW], shouted) == tokens.Click(MESSAGE, "HTTPS://SHOP.EXAMPLE.JP/x")
     honeypot = tokens.sign_click([NEW], MESSAGE, None)
     assert tokens.read_click([NEW], honeypot) == tokens.Click(MESSAGE, None)
     assert len(honeypot) < 100
