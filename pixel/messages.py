@@ -195,22 +195,29 @@ def _emit_sent(
         "list": mailing.list,
         "sent_at": ts,
     }
-    try:
-        for m in minted:
-            if m.suppressed:
-                continue
-            events.emit(
-                "email_events",
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "message_id": m.tracked_id or m.message_id,
-                    "recipient": known[m.recipient].pseudonym if m.tracking == "individual" else "",
-                    "tracking": m.tracking,
-                    **shared,
-                },
+    rows = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "message_id": m.tracked_id or m.message_id,
+            "recipient": known[m.recipient].pseudonym if m.tracking == "individual" else "",
+            "tracking": m.tracking,
+            **shared,
+        }
+        for m in minted
+        if not m.suppressed
+    ]
+    for done, row in enumerate(rows):
+        try:
+            events.emit("email_events", row)
+        except (SpoolFull, OSError) as error:
+            # The messages are stored and answered (a retry would mint them twice); the
+            # missing `sent` events are counted as dropped, one each, for operators to see.
+            log.error(
+                "campaign %s: %d sent events could not be spooled: %s",
+                mailing.campaign,
+                len(rows) - done,
+                error,
             )
-    except (SpoolFull, OSError) as error:
-        # The messages are stored and answered (a retry would mint them twice); the
-        # missing `sent` events are counted as dropped for operators to see.
-        log.error("campaign %s: sent events could not be spooled: %s", mailing.campaign, error)
-        events.count_drop("spool_full", "email")
+            for _ in rows[done:]:
+                events.count_drop("spool_full", "email")
+            return
