@@ -111,19 +111,20 @@ def classify_agent(hit: Hit) -> Classification:
     vendor = SCANNER_NETWORKS.vendor_of(hit.client_ip)
     if vendor is not None:
         return found.as_scanner(f"known_scanner:{vendor}")
-    if _within_send_scan(hit.seconds_since_send):
+    if within_send_scan(hit.seconds_since_send):
         return found.as_scanner("within_2s_of_send")
     return found
+
+
+def within_send_scan(seconds: float | None) -> bool:
+    """Tell whether a hit came sooner after the send than a person could have made it."""
+    # A negative or non-finite age is a clock disagreement, not evidence of a scan.
+    return seconds is not None and math.isfinite(seconds) and 0 <= seconds < SEND_SCAN_SECONDS
 
 
 def _cut(user_agent: str | None) -> str:
     # Cut before stripping: a 10 KB header costs no more than a 512-character one.
     return (user_agent or "")[:MAX_USER_AGENT].strip()
-
-
-def _within_send_scan(seconds: float | None) -> bool:
-    # A negative or non-finite age is a clock disagreement, not evidence of a scan.
-    return seconds is not None and math.isfinite(seconds) and 0 <= seconds < SEND_SCAN_SECONDS
 
 
 # --- what the User-Agent alone says (cached) ---------------------------------------------
@@ -169,6 +170,20 @@ _LIBRARY_FAMILIES = frozenset(
         "Scrapy",
         "Wget",
         "wget2",
+    }
+)
+# Mail clients the parser names but ``is_email_client`` (a short fixed list) leaves out.
+_MAIL_CLIENT_FAMILIES = frozenset(
+    {
+        "Airmail",
+        "kmail2",
+        "MacOutlook",
+        "MailBar",
+        "Outlook-iOS",
+        "Outlook-iOS-Android",
+        "Postbox",
+        "Superhuman",
+        "YahooMobileMail",
     }
 )
 # Libraries the parser does not know at all (family "Other"), by their leading token.
@@ -217,7 +232,7 @@ def _parse(user_agent: str) -> Classification:
         return Classification(AgentClass.BOT, f"ua:library:{library}", family, device)
     if parsed.is_bot:
         return Classification(AgentClass.BOT, "ua:bot", family, device)
-    if parsed.is_email_client:
+    if parsed.is_email_client or family in _MAIL_CLIENT_FAMILIES:
         return Classification(AgentClass.HUMAN, "ua:mail_client", family, device)
     if family == "Other" and parsed.os.family == "Other":
         return Classification(AgentClass.HUMAN, "ua:unrecognised", family, device)
