@@ -36,7 +36,11 @@ const CSS = `#consentry,#consentry *{box-sizing:border-box;font-family:system-ui
 .cy-sw:checked{background:#1e40af}
 .cy-sw:checked:before{transform:translateX(20px)}
 .cy-sw:disabled{opacity:.6;cursor:not-allowed}
-#consentry summary{cursor:pointer;font-size:14px;font-weight:600;color:#0b4fc4}
+#consentry [hidden]{display:none!important}
+.cy-ok{border-left:4px solid #1a7f37!important}
+.cy-more{padding:2px 0;border:0;background:none;color:#0b4fc4;font-size:14px!important}
+.cy-more:before{content:"\\25B8  "}
+.cy-more[aria-expanded=true]:before{content:"\\25BE  "}
 .cy-cat table{width:100%;margin-top:8px;border-collapse:collapse;font-size:13px}
 .cy-cat th,.cy-cat td{padding:5px 6px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 .cy-cat th{background:#f6f8fa;font-weight:600}
