@@ -36,13 +36,14 @@ export function renderBanner(view, remembered, actions) {
 function cookieTable(view, category) {
   const { doc, words } = view;
   const { cookies } = category;
-  const cells = (tag, values) => h(doc, 'tr', null,
-    values.map((v) => h(doc, tag, tag === 'th' ? { scope: 'col' } : null, v)));
+  const heads = [words.name, words.provider, words.purpose, words.type, words.duration];
+  // data-label: on a phone each row is shown as a card, each cell with its heading.
+  const cells = (tag, values) => h(doc, 'tr', null, values.map((v, i) =>
+    h(doc, tag, tag === 'th' ? { scope: 'col' } : { 'data-label': heads[i] }, v)));
   const id = `consentry-t-${category.id}`;
   const table = h(doc, 'div', { id, hidden: true },
     h(doc, 'table', null,
-      h(doc, 'thead', null, cells('th', [words.name, words.provider, words.purpose, words.type,
-        words.duration])),
+      h(doc, 'thead', null, cells('th', heads)),
       h(doc, 'tbody', null, cookies.map((c) => cells('td',
         [c.name, c.provider, c.purpose, words[c.type] || c.type, c.duration])))));
   // A disclosure button (not <details>): a plain button every browser and reader announces.
