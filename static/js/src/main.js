@@ -263,26 +263,26 @@ function start(win, doc, script) {
       else if (!stored && signalled) decide(signalAction(config, signals), {});
       else showDock();
     }
-    settle();
   }
 
-  function whenBody(fn) {
-    if (doc.body) fn();
-    else doc.addEventListener('DOMContentLoaded', fn);
-  }
+  const bodyReady = () => new Promise((resolve) => {
+    if (doc.body) resolve();
+    else doc.addEventListener('DOMContentLoaded', resolve);
+  });
 
   function load() {
     const lang = requestedLanguage(script.getAttribute('data-lang'), doc.documentElement.lang);
-    return client.config(site, lang).then(
-      (loaded) => whenBody(() => {
+    return client.config(site, lang)
+      .then((loaded) => bodyReady().then(() => {
         if (banner) banner.remove();
         banner = null;
         closePrefs(false);
         init(loaded);
-      }),
-      // No config after a retry: no banner, gates stay closed, the page works.
-      () => settle(),
-    ).catch(() => {});
+      }))
+      .catch(() => {
+        // No config after a retry, or one this script cannot read: no banner, gates closed.
+      })
+      .then(settle);
   }
 
   function show(opener) {
