@@ -270,9 +270,12 @@ function start(win, doc, script) {
     else doc.addEventListener('DOMContentLoaded', resolve);
   });
 
+  let loading = null; // the config request under way: show() during it waits for it
+
   function load() {
+    if (loading) return loading;
     const lang = requestedLanguage(script.getAttribute('data-lang'), doc.documentElement.lang);
-    return client.config(site, lang)
+    loading = client.config(site, lang)
       .then((loaded) => bodyReady().then(() => {
         if (banner) banner.remove();
         banner = null;
@@ -282,7 +285,11 @@ function start(win, doc, script) {
       .catch(() => {
         // No config after a retry, or one this script cannot read: no banner, gates closed.
       })
-      .then(settle);
+      .then(() => {
+        loading = null;
+        settle();
+      });
+    return loading;
   }
 
   function show(opener) {
