@@ -18,7 +18,16 @@ from core.headers import SecurityHeaders
 from core.keys import create_key
 from core.openapi import Op
 
-FLASK_ONLY = {"/static/<path:filename>", "/docs/api", "/"}
+# Pages for people (HTML), not operations of the API.
+FLASK_ONLY = {
+    "/static/<path:filename>",
+    "/docs/api",
+    "/",
+    "/overview",
+    "/demo/embed",
+    "/docs/embedding",
+    "/sites/<site_id>/cookies",
+}
 
 
 def _doc(client) -> dict:
