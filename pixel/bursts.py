@@ -137,9 +137,9 @@ class BurstTracker:
         else:
             self._messages.move_to_end(message_id)
         message.last_at = now
-        recent = [seen for seen in message.hits if seen.at >= now - BURST_SECONDS]
-        if len(recent) < len(message.hits):
-            message.hits = recent
+        cutoff = now - BURST_SECONDS
+        if message.hits and message.hits[0].at < cutoff:  # oldest first
+            message.hits = [seen for seen in message.hits if seen.at >= cutoff]
         return message
 
     def _forget_idle(self, now: float) -> None:
