@@ -64,7 +64,7 @@ def main() -> None:
 
     def with_bursts(count: int) -> None:
         for n, hit in enumerate(itertools.islice(itertools.cycle(hits), count)):
-            click = Click(f"l{n % 5}", 5) if hit.kind is HitKind.CLICK else None
+            click = Click(f"l{n % 5}", 5) if hit.kind == HitKind.CLICK else None
             tracker.observe(next(messages), f"e{n}", hit, classify_agent(hit), click)
 
     cached(len(hits))  # warm the cache

@@ -160,7 +160,7 @@ class BurstTracker:
     ) -> str:
         if click is not None and click.honeypot:
             return "honeypot_link"
-        if click is not None and hit.kind is HitKind.CLICK:
+        if click is not None and hit.kind == HitKind.CLICK:
             needed = _links_needed(click.links_in_message)
             recent = {s.link for s in message.hits if s.link and s.at >= now - ALL_LINKS_SECONDS}
             if needed and len(recent | {click.link}) >= needed:

@@ -104,7 +104,7 @@ def classify_agent(hit: Hit) -> Classification:
     found = reading.classification
     if hit.method.upper() == "HEAD":
         return found.as_scanner("head_request")
-    if found.agent_class is AgentClass.APPLE_MPP and hit.kind is HitKind.CLICK:
+    if found.agent_class is AgentClass.APPLE_MPP and hit.kind == HitKind.CLICK:
         # Mail Privacy Protection fetches images only; a bare UA on a link is something else.
         return Classification(AgentClass.BOT, "ua:bare_mozilla", found.ua_family, found.device)
     if reading.settled:
