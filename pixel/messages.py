@@ -18,15 +18,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, or_, select
+from sqlalchemy import insert
 
 from core.db import DirectStatement, write_transaction
 from core.errors import Unprocessable
-from core.times import as_utc, utc_text
+from core.times import utc_text
 from events import SpoolFull
 from events.protocols import EventSink
 from pixel import identity
-from pixel.models import ALL_LISTS, Message, Recipient, Suppression
+from pixel.models import Message
 from pixel.recipients import Addressee, Known, Suppressed, ensure_recipients, insert_many
 from pixel.recipients import matching_suppressions as find_suppressions
 
@@ -219,86 +219,3 @@ def _emit_sent(
             for _ in rows[done:]:
                 events.count_drop("spool_full", "email")
             return
-
-
-@dataclass(frozen=True, slots=True)
-class Tracked:
-    """What a hit on a message's pixel or link needs, read at hit time.
-
-    ``recipient`` is the pseudonym events carry, None for an aggregate message's anonymous
-    row. ``allowed`` says whether the hit may be logged now: the message is tracked and its
-    recipient has not since unsubscribed (from its list or all) or denied tracking.
-    """
-
-    message_id: str
-    site: str
-    campaign: str
-    list: str
-    tracking: str
-    sent_at: datetime | None
-    recipient: str | None
-    allowed: bool
-
-
-_TRACKED = (
-    select(
-        Message.site,
-        Message.campaign,
-        Message.list,
-        Message.tracking,
-        Message.sent_at,
-        Message.recipient_id,
-        Recipient.pseudonym,
-        Recipient.external_id,
-        Recipient.email_hash,
-        Recipient.tracking_consent,
-    )
-    .outerjoin(Recipient, Recipient.id == Message.recipient_id)
-    .where(Message.id == bindparam("message_id"))
-)
-_WITHDRAWN = (
-    select(Suppression.id)
-    .where(
-        Suppression.site == bindparam("site"),
-        Suppression.lifted_at.is_(None),
-        or_(
-            Suppression.kind == "tracking_optout",
-            Suppression.list.in_([bindparam("list"), ALL_LISTS]),
-        ),
-        or_(
-            Suppression.recipient == bindparam("recipient"),
-            Suppression.email_hash == bindparam("email_hash"),
-        ),
-    )
-    .limit(1)
-)
-
-
-def find_tracked(conn: Connection, message_id: str) -> Tracked | None:
-    """Read a message for a hit (one lookup, and one more for an individual recipient).
-
-    None when no message has this id. An aggregate message's anonymous row has no
-    recipient to check: nobody's opens are recorded through it, so it stays counted.
-    """
-    row = conn.execute(_TRACKED, {"message_id": message_id}).first()
-    if row is None:
-        return None
-    site, campaign, list_name, tracking, sent_at, recipient_id = row[:6]
-    pseudonym, external_id, email_hash, consent = row[6:]
-    allowed = tracking != "none"
-    if allowed and recipient_id is not None:
-        withdrawn = conn.execute(
-            _WITHDRAWN,
-            {"site": site, "list": list_name, "recipient": external_id, "email_hash": email_hash},
-        ).first()
-        allowed = consent != "denied" and withdrawn is None
-    return Tracked(
-        message_id,
-        site,
-        campaign,
-        list_name,
-        tracking,
-        as_utc(sent_at),
-        pseudonym if recipient_id is not None else None,
-        allowed,
-    )

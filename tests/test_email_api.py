@@ -11,14 +11,12 @@ from datetime import UTC, datetime
 import pytest
 from factories import clickhouse_rows
 from sqlalchemy import func, insert, select
-from sqlalchemy import update as sa_update
 
 from consentry import create_app
 from core.config import ConfigError
 from core.db import db
 from core.keys import create_key
 from pixel import identity, tokens
-from pixel.messages import find_tracked
 from pixel.models import Message, Recipient, Suppression
 
 EVENTS = (
@@ -490,73 +488,3 @@ def test_a_full_spool_refuses_minting_before_writing_anything(make_app, tmp_path
 def test_the_tracking_consent_setting_is_checked_at_start(tmp_path, value):
     with pytest.raises(ConfigError, match=r"^CONSENTRY_EMAIL_TRACKING_CONSENT: "):
         create_app({"DATA_DIR": str(tmp_path), "EMAIL_TRACKING_CONSENT": value})
-
-
-# --- what the hit path reads ----------------------------------------------------------
-
-
-def _tracked(app, message_id: str):
-    with app.app_context(), db.engine.connect() as conn:
-        return find_tracked(conn, message_id)
-
-
-def test_a_hit_reads_its_message_and_whether_it_may_be_logged_now(app, client, auth):
-    client.post("/api/v1/recipients/crm-1/tracking", json={"consent": "granted"}, headers=auth)
-    answer = _post(client, auth, recipient="crm-1", list="news").get_json()
-    tracked = _tracked(app, _tracked_id(answer))
-    with app.app_context():
-        pseudonym = db.session.scalars(select(Recipient.pseudonym)).one()
-    assert (tracked.campaign, tracked.site, tracked.list, tracked.tracking) == (
-        "dec",
-        "demo",
-        "news",
-        "individual",
-    )
-    assert tracked.recipient == pseudonym
-    assert tracked.sent_at.tzinfo is not None
-    assert abs((datetime.now(UTC) - tracked.sent_at).total_seconds()) < 60
-    assert tracked.allowed is True
-    # Withdrawal covers mail already sent: checked at hit time, not at minting.
-    _suppress(app, recipient="crm-1", list="offers")
-    assert _tracked(app, tracked.message_id).allowed is True  # another list
-    _suppress(app, recipient="crm-1", list="news")
-    assert _tracked(app, tracked.message_id).allowed is False
-
-
-def test_a_hit_after_the_recipient_denied_tracking_may_not_be_logged(app, client, auth):
-    client.post("/api/v1/recipients/crm-1/tracking", json={"consent": "granted"}, headers=auth)
-    message_id = _post(client, auth, recipient="crm-1").get_json()["message_id"]
-    client.post("/api/v1/recipients/crm-1/tracking", json={"consent": "denied"}, headers=auth)
-    assert _tracked(app, message_id).allowed is False
-
-
-def test_an_aggregate_pixel_reads_no_recipient(app, client, auth):
-    answer = _post(client, auth, recipient="crm-1").get_json()
-    tracked = _tracked(app, _tracked_id(answer))
-    assert tracked.tracking == "aggregate"
-    assert tracked.recipient is None
-    assert tracked.allowed is True
-
-
-def test_an_untracked_or_unknown_message_is_not_logged(app, client, auth):
-    _suppress(app, recipient="crm-1", list="*")
-    message_id = _post(client, auth, recipient="crm-1").get_json()["message_id"]
-    assert _tracked(app, message_id).allowed is False
-    assert _tracked(app, "0" * 32) is None
-
-
-def test_a_message_minted_untracked_stays_untracked_after_consent(app, client, auth):
-    client.post("/api/v1/recipients/crm-1/tracking", json={"consent": "denied"}, headers=auth)
-    message_id = _post(client, auth, recipient="crm-1").get_json()["message_id"]
-    client.post("/api/v1/recipients/crm-1/tracking", json={"consent": "granted"}, headers=auth)
-    assert _tracked(app, message_id).allowed is False
-
-
-def test_denied_consent_alone_stops_logging(app, client, auth):
-    # As a preference page may record it: the recipient's state, with no opt-out row.
-    client.post("/api/v1/recipients/crm-1/tracking", json={"consent": "granted"}, headers=auth)
-    message_id = _post(client, auth, recipient="crm-1").get_json()["message_id"]
-    with app.app_context():
-        db.session.execute(sa_update(Recipient).values(tracking_consent="denied"))
-        db.session.commit()
-    assert _tracked(app, message_id).allowed is False
