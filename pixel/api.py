@@ -1,5 +1,6 @@
 """The email API: mint messages (one, a batch, or into an email's HTML), set tracking consent."""
 
+import logging
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -8,7 +9,7 @@ from flask import Blueprint, current_app, request
 from core import jsoncodec
 from core.auth import require_api_key
 from core.db import write_transaction
-from core.errors import NotFound
+from core.errors import BadRequest, NotFound
 from core.requests import parse_body
 from core.times import api_time
 from events import SpoolFull
@@ -16,8 +17,17 @@ from pixel import render as rendering
 from pixel import tokens
 from pixel.messages import Mailing, Minted, mint
 from pixel.recipients import Addressee, set_tracking
-from pixel.schemas import MAX_BATCH, BatchIn, MessageIn, RenderIn, TrackingIn
+from pixel.schemas import (
+    MAX_BATCH,
+    MAX_RECIPIENT_ID,
+    RECIPIENT_ID_RE,
+    BatchIn,
+    MessageIn,
+    RenderIn,
+    TrackingIn,
+)
 
+log = logging.getLogger(__name__)
 bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 
 # The byte budgets of the bodies bigger than the 16 KB every other request gets: a batch of
@@ -34,6 +44,16 @@ def _site(site_id: str | None) -> str:
     if site_id not in sites:
         raise NotFound(f"no site {site_id!r}", code="unknown_site")
     return site_id
+
+
+def _recipient_id(value: str) -> str:
+    if not 1 <= len(value) <= MAX_RECIPIENT_ID or not RECIPIENT_ID_RE.fullmatch(value):
+        raise BadRequest(
+            f"a recipient id is 1 to {MAX_RECIPIENT_ID} characters, none of them control "
+            "characters",
+            code="invalid_recipient",
+        )
+    return value
 
 
 def _mint(body: MessageIn | BatchIn, addressees: list[Addressee]) -> tuple[Mailing, list[Minted]]:
@@ -141,6 +161,7 @@ def render_message():
 @require_api_key
 def set_recipient_tracking(recipient: str):
     """Set whether a recipient's opens and clicks may be tracked (applies to mail already sent)."""
+    external_id = _recipient_id(recipient)
     body = parse_body(TrackingIn)
     site = _site(request.args.get("site"))
     events = current_app.extensions["events"]
@@ -149,10 +170,15 @@ def set_recipient_tracking(recipient: str):
     now = datetime.now(UTC)
     with write_transaction() as conn:
         state, event = set_tracking(
-            conn, current_app.config["SECRET_KEYS"], site, recipient, body.consent, "api", now
+            conn, current_app.config["SECRET_KEYS"], site, external_id, body.consent, "api", now
         )
     if event is not None:
-        events.emit("email_events", event)
+        try:
+            events.emit("email_events", event)
+        except (SpoolFull, OSError) as error:
+            # Committed is decided: the opt-out holds (checked at every hit) without its event.
+            log.error("a tracking opt-out is stored but its event was not spooled: %s", error)
+            events.count_drop("spool_full", "email")
     answer = {
         "site": state.site,
         "recipient": state.recipient,

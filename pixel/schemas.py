@@ -5,12 +5,11 @@ would cost more than minting it) in the shape the ``Out`` models document; the
 schemathesis run holds the two together.
 """
 
-from datetime import datetime
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from core.times import api_time, as_utc
 from pixel.models import Method, TrackingConsent, TrackingMode
 
 SITE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -18,21 +17,18 @@ SITE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 LIST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 MAX_BATCH = 10_000
 # Visible text: no control characters (NUL included), which no id or name needs.
-_TEXT = r"^[^\x00-\x1f\x7f]+$"
-Campaign = Annotated[str, Field(min_length=1, max_length=200, pattern=_TEXT)]
-RecipientId = Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)]
+TEXT = r"^[^\x00-\x1f\x7f]+$"
+RECIPIENT_ID_RE = re.compile(TEXT[1:-1])
+MAX_RECIPIENT_ID = 255
+Campaign = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT)]
+RecipientId = Annotated[str, Field(min_length=1, max_length=MAX_RECIPIENT_ID, pattern=TEXT)]
 # One "@" with something on each side and no spaces: whether it delivers is the sender's
 # business; the address is only stored (masked display) and hashed (suppression).
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 ListName = Annotated[str, Field(pattern=LIST_NAME)]
 SiteId = Annotated[str, Field(pattern=SITE_ID)]
-# As consent.schemas: stored times answered in UTC, in the one form the API uses.
-UtcDatetime = Annotated[
-    datetime,
-    AfterValidator(as_utc),
-    PlainSerializer(api_time, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
+# Built as text by core.times.api_time, the one form of every time the API answers.
+ApiTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class _In(BaseModel):
@@ -121,5 +117,5 @@ class TrackingOut(_Out):
     site: str
     recipient: str
     consent: TrackingConsent
-    changed_at: UtcDatetime
+    changed_at: ApiTime
     method: Method
