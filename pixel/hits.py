@@ -24,7 +24,7 @@ from werkzeug.urls import iri_to_uri
 from core.errors import NotFound
 from pixel import tokens
 from pixel.beacon import record_page_view
-from pixel.recording import CLICK_SOURCE, OPEN_SOURCE, HitRecorder, Visit
+from pixel.recording import CLICK_SOURCE, HitRecorder, Visit
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,15 @@ def _not_logged(what: str, error: Exception) -> None:
 def open_pixel(token: str):
     """Answer the pixel; log an open if the recipient allows it (HEAD logs nothing)."""
     try:
-        hits = recorder()
-        if len(token) > MAX_TOKEN:
-            hits.drop("invalid", OPEN_SOURCE)
-        else:
-            hits.open(token, _visit())
+        # An overlong token is no token: not even read (a HEAD is still counted as one).
+        recorder().open(token if len(token) <= MAX_TOKEN else "", _visit())
     except Exception as error:  # the GIF is answered whatever the logging side hits
         _not_logged("pixel", error)
     return _gif()
 
 
 @bp.get("/c/<path:token>")
+@bp.get("/c/", defaults={"token": ""})
 def follow_link(token: str):
     """Redirect to the link's signed URL and log the click if allowed; 404 for any other."""
     keys = current_app.config["SECRET_KEYS"]

@@ -30,7 +30,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
+from sqlalchemy.engine import Engine
+
+from core.db import db
 from core.times import utc_text
 from core.visitors import MAX_USER_AGENT, ip_prefix
 from events.errors import SpoolFull
@@ -77,6 +81,13 @@ class HitRecorder:
         self._signal_policy = signal_policy
         self.messages = messages or MessageCache()
         self.bursts = bursts or BurstTracker()
+        self._sql: Engine | None = None
+
+    def _engine(self) -> Engine:
+        # Looked up once: Flask-SQLAlchemy's db.engine goes through the app context.
+        if self._sql is None:
+            self._sql = db.engine
+        return self._sql
 
     def drop(self, reason: DropReason, source: str) -> DropReason:
         """Count one dropped hit; return its reason."""
@@ -105,7 +116,7 @@ class HitRecorder:
         message = self.messages.find(self._keys, message_id) if message_id else None
         if message is None:
             return self.drop("invalid", source)
-        if withdrawn(message):
+        if withdrawn(message, self._engine()):
             return self.drop("opted_out", source)
         if visit.signalled(self._signal_policy(message.site)):
             return self.drop("signal", source)
@@ -166,8 +177,14 @@ def _event(
         "agent_reasons": [found.reason],
         "user_agent": user_agent,
         "ua_family": found.ua_family,
-        "ip_prefix": (ip_prefix(visit.client_ip) or "") if individual else "",
+        "ip_prefix": _prefix(visit.client_ip) if individual else "",
     }
+
+
+@lru_cache(maxsize=4096)
+def _prefix(address: str | None) -> str:
+    # Parsing an address is most of what a prefix costs; proxies and gateways repeat theirs.
+    return ip_prefix(address) or ""
 
 
 def _correction(message: TrackedMessage, event_id: str, reason: str, now: datetime) -> dict:

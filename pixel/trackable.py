@@ -30,6 +30,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, exists, literal, or_, select
+from sqlalchemy.engine import Engine
 
 from core.db import DirectStatement, DirectTransaction, db
 from core.times import as_utc
@@ -115,7 +116,7 @@ def find_message(keys: list[str], message_id: str) -> TrackedMessage | None:
     )
 
 
-def withdrawn(message: TrackedMessage) -> bool:
+def withdrawn(message: TrackedMessage, engine: Engine | None = None) -> bool:
     """Tell whether this message's hits must not be logged, as the store says now.
 
     True for mode ``none``; for a recipient who denied tracking, unsubscribed from the
@@ -134,20 +135,21 @@ def withdrawn(message: TrackedMessage) -> bool:
         "list": message.list,
     }
     params.update({f"h{i}": h for i, h in enumerate(hashes)})
-    row = _read_one(statement, params)
+    row = _read_one(engine or db.engine, statement, params)
     if row is None:
         return True  # the recipient was erased: nobody left whose consent allows it
     consent, suppressed = row
     return consent == "denied" or bool(suppressed)
 
 
-def _read_one(statement: DirectStatement, params: dict[str, object]) -> tuple | None:
+def _read_one(
+    engine: Engine, statement: DirectStatement, params: dict[str, object]
+) -> tuple | None:
     """Run a read on a pooled connection's DBAPI cursor: a third of ``Connection.execute``.
 
     The values this module reads back (a string, a boolean) need no result processing.
     No writer's turn is taken: readers do not wait for SQLite's writer (WAL).
     """
-    engine = db.engine
     raw = engine.raw_connection()
     try:
         with closing(raw.cursor()) as cursor:

@@ -34,7 +34,9 @@ BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
 )
-GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+GMAIL_PROXY = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
 EVENTS = (
     "SELECT kind, message_id, recipient, tracking, agent_class, agent_reasons, url, "
     "user_agent, ip_prefix, campaign FROM email_events WHERE kind IN ('open', 'click') "
@@ -67,7 +69,9 @@ def links(answer: dict) -> dict[str, str]:
     The honeypot (the hidden anchor) is under the key ``honeypot``.
     """
     found = {}
-    for match in re.finditer(r'<a href="http://127\.0\.0\.1:8000(/c/[^"]+)"([^>]*)>', answer["html"]):
+    for match in re.finditer(
+        r'<a href="http://127\.0\.0\.1:8000(/c/[^"]+)"([^>]*)>', answer["html"]
+    ):
         path, rest = match.groups()
         if HONEYPOT_STYLE in rest:
             found["honeypot"] = path
