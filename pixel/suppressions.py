@@ -29,6 +29,7 @@ from pixel.models import ALL_LISTS, Suppression
 # 64-bit number; this one is "csup" in ASCII).
 FEED_LOCK = 0x63737570
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_ROW_ID = 2**63 - 1
 CURSOR_RE = r"^[A-Za-z0-9_-]{11}$"  # 8 bytes in unpadded URL-safe base64
 
 
@@ -53,10 +54,12 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=")
     except (UnicodeEncodeError, binascii.Error, ValueError) as e:
         raise BadRequest(f"{cursor!r} is not a cursor", code="invalid_cursor") from e
-    # Round-trip: only the exact text encode_cursor writes (no padding, no stray bits).
-    if len(raw) != 8 or encode_cursor(int.from_bytes(raw, "big")) != cursor:
+    row_id = int.from_bytes(raw, "big")
+    # Round-trip: only the exact text encode_cursor writes (no padding, no stray bits),
+    # and only ids a row can have (both stores' integers are signed 64-bit at most).
+    if len(raw) != 8 or row_id > MAX_ROW_ID or encode_cursor(row_id) != cursor:
         raise BadRequest(f"{cursor!r} is not a cursor", code="invalid_cursor")
-    return int.from_bytes(raw, "big")
+    return row_id
 
 
 @dataclass(frozen=True, slots=True)
