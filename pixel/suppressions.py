@@ -20,7 +20,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, or_, select, text
+from sqlalchemy import Connection, select, text
 
 from core.errors import BadRequest
 from pixel.models import ALL_LISTS, Suppression
@@ -95,8 +95,8 @@ class FeedPage:
 def read_feed(conn: Connection, query: FeedQuery) -> FeedPage:
     """The suppressions after ``query.after``, oldest first, at most ``query.limit``.
 
-    With a list, the rows that apply to it: that list's unsubscribes, unsubscribes from
-    all lists and tracking opt-outs (which are not per list).
+    With a list, the rows that apply to it: that list's and every list's (``*``), which
+    takes in the tracking opt-outs: they are recorded for every list.
     """
     statement = (
         select(
@@ -115,8 +115,7 @@ def read_feed(conn: Connection, query: FeedQuery) -> FeedPage:
         .limit(query.limit + 1)
     )
     if query.list is not None:
-        applies = Suppression.list.in_([query.list, ALL_LISTS])
-        statement = statement.where(or_(applies, Suppression.kind == "tracking_optout"))
+        statement = statement.where(Suppression.list.in_([query.list, ALL_LISTS]))
     if query.site is not None:
         statement = statement.where(Suppression.site == query.site)
     rows = conn.execute(statement).all()
