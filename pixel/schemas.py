@@ -6,12 +6,10 @@ schemathesis run holds the two together.
 """
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from core.times import api_time, as_utc
 from pixel.models import Method, SuppressionKind, TrackingConsent, TrackingMode
 from pixel.suppressions import CURSOR_RE
 
@@ -30,13 +28,8 @@ RecipientId = Annotated[str, Field(min_length=1, max_length=MAX_RECIPIENT_ID, pa
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 ListName = Annotated[str, Field(pattern=LIST_NAME)]
 SiteId = Annotated[str, Field(pattern=SITE_ID)]
-# As consent.schemas: stored times answered in UTC, in the one form the API uses.
-UtcDatetime = Annotated[
-    datetime,
-    AfterValidator(as_utc),
-    PlainSerializer(api_time, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
+# Built as text by core.times.api_time, the one form of every time the API answers.
+ApiTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class _In(BaseModel):
@@ -125,7 +118,7 @@ class TrackingOut(_Out):
     site: str
     recipient: str
     consent: TrackingConsent
-    changed_at: UtcDatetime
+    changed_at: ApiTime
     method: Method
 
 
@@ -146,8 +139,8 @@ class SuppressionOut(_Out):
     )
     method: Method = Field(description="how the recipient said it")
     message_id: str | None = Field(description="the message whose link was used, if any")
-    created_at: UtcDatetime
-    lifted_at: UtcDatetime | None = Field(
+    created_at: ApiTime
+    lifted_at: ApiTime | None = Field(
         description="when the recipient took it back (an opt-out only); null while in force"
     )
 
