@@ -366,6 +366,7 @@ def test_a_post_that_is_not_a_choice_answers_200_and_changes_nothing(app, auth, 
         (b'{"List-Unsubscribe": "One-Click"}', "application/json"),
         (ONE_CLICK.encode(), "text/plain"),
         (b"--x\r\nbroken", "multipart/form-data; boundary=x"),
+        (b"List-Unsubscribe=One-Click", "multipart/form-data"),  # no boundary
         (b"\xff\xfe=\xff", "application/x-www-form-urlencoded"),
     ],
 )
