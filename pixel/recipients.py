@@ -16,6 +16,7 @@ from core.db import DirectStatement, DirectTransaction
 from core.times import utc_text
 from pixel import identity
 from pixel.models import ALL_LISTS, Recipient, Suppression
+from pixel.suppressions import hold_feed_order
 
 CHUNK = 500  # ids per IN list: far below SQLite's and PostgreSQL's bind limits
 
@@ -224,6 +225,7 @@ def set_tracking(
     hashes = identity.email_hashes(keys, known.email) if known.email else []
     in_force = or_(Suppression.recipient == external_id, Suppression.email_hash.in_(hashes))
     if consent == "denied":
+        hold_feed_order(conn)  # the feed's cursor relies on ids in commit order
         already = conn.execute(
             select(Suppression.id).where(
                 Suppression.site == site,

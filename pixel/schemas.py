@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from pixel.models import Method, TrackingConsent, TrackingMode
+from pixel.models import Method, SuppressionKind, TrackingConsent, TrackingMode
+from pixel.suppressions import CURSOR_RE
 
 SITE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # A list name goes into List-Id (RFC 2919: a dot-atom), so only what a dot-atom allows.
@@ -119,3 +120,35 @@ class TrackingOut(_Out):
     consent: TrackingConsent
     changed_at: ApiTime
     method: Method
+
+
+class SuppressionOut(_Out):
+    """One unsubscribe or tracking opt-out, as the feed lists it."""
+
+    cursor: str = Field(
+        pattern=CURSOR_RE,
+        description="ask with this as `since` to continue after this suppression",
+    )
+    kind: SuppressionKind = Field(
+        description="unsubscribe: do not send (to `list`); tracking_optout: send, untracked"
+    )
+    site: str
+    list: str = Field(description="the list left, or `*` for every list of the site")
+    recipient: str | None = Field(
+        description="the sending system's id; null when only the address's keyed hash is kept"
+    )
+    method: Method = Field(description="how the recipient said it")
+    message_id: str | None = Field(description="the message whose link was used, if any")
+    created_at: ApiTime
+    lifted_at: ApiTime | None = Field(
+        description="when the recipient took it back (an opt-out only); null while in force"
+    )
+
+
+class SuppressionsOut(_Out):
+    suppressions: list[SuppressionOut] = Field(description="oldest first, at most `limit`")
+    next: str = Field(
+        pattern=CURSOR_RE,
+        description="the cursor to ask with next (the same one when the page is empty)",
+    )
+    more: bool = Field(description="more suppressions were waiting past this page")
