@@ -1,5 +1,6 @@
 """The email half: recipients, messages and suppressions, their tokens, the minting API,
-and the hits on pixels, tracked links and the web beacon.
+the recipient's pages (``/u/<token>``), the suppressions feed, and the hits on pixels,
+tracked links and the web beacon.
 
 The app shell (``consentry.create_app``) calls :func:`init_app`; nothing here sees the
 consent half. It shares ``core`` (config, SQL store, errors, signing) and ``events`` (the
@@ -9,13 +10,17 @@ the sites (``sites``) and what a consent id grants now (``consent_grants``).
 
 from flask import Flask
 
-from pixel import api, hits, openapi
+from pixel import api, hits, openapi, suppressions_api, unsubscribe
+from pixel.page_texts import load_page_texts
 from pixel.recording import HitRecorder
 
 
 def init_app(app: Flask) -> None:
-    """Add the email API and its operations, and the pixel, link and beacon endpoints."""
+    """Add the email API, the recipient's pages, the pixel, link and beacon endpoints."""
+    app.extensions["email_page_texts"] = load_page_texts()
     app.register_blueprint(api.bp)
+    app.register_blueprint(suppressions_api.bp)
+    app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(hits.bp)
     app.extensions["openapi"].add(openapi.OPERATIONS)
     app.extensions["pixel.hits"] = HitRecorder(
