@@ -322,9 +322,14 @@ def test_the_events_are_the_sample_recipients_only(app, client):
     """Another recipient's events on the same site and campaign never show, nor their ids."""
     _reset(client, "granted")
     ada = _mint(client).get_json()
+    auth = api_key(app)
+    granted = client.post(
+        "/api/v1/recipients/bob/tracking?site=demo", json={"consent": "granted"}, headers=auth
+    )
+    assert granted.status_code == 200
     other = mint(
         client,
-        api_key(app),
+        auth,
         recipient="bob",
         campaign="demo-newsletter",
         site="demo",
@@ -336,6 +341,7 @@ def test_the_events_are_the_sample_recipients_only(app, client):
         client.get(_path(answer["pixel_url"]), headers=PERSON)
     _shipped(app)
     assert clickhouse_rows(app, "SELECT count() FROM email_events WHERE kind = 'open'") == [(2,)]
+    assert other["tracking"] == "individual"  # its events name Bob's message id
     keys = app.config[KEYS_FROM]
     forged = [
         other["message_id"],  # a bare id
