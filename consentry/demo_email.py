@@ -252,10 +252,10 @@ def mint_sample():
         now=datetime.now(UTC),
     )
     answer = _rendered(minted, mailing, _Urls(cfg["SECRET_KEYS"], cfg["PUBLIC_URL"]))
-    if minted.tracked_id is not None:
-        # In aggregate mode nothing stored ties the pixel's id to Ada; only this page,
-        # which minted it, may follow it (SPEC §3.1).
-        answer["watch"] = _watch_token(cfg["SECRET_KEYS"], minted.tracked_id)
+    # In aggregate and none modes the events carry no recipient, and in aggregate mode
+    # nothing stored ties the pixel's id to Ada: only this page, which minted the message,
+    # may follow the id its events carry (SPEC §3.1).
+    answer["watch"] = _watch_token(cfg["SECRET_KEYS"], minted.tracked_id or minted.message_id)
     return _no_store(jsonify(answer)), 201
 
 

@@ -216,7 +216,6 @@ def test_after_a_one_click_unsubscribe_opens_log_nothing_and_minting_is_suppress
     assert "<img" not in again["html"]
     assert "/c/" not in again["html"]
     assert again["links"] == []
-    assert "watch" not in again
 
 
 def test_a_reset_lifts_the_unsubscribe_and_sets_the_tracking_consent(app, client):
@@ -233,6 +232,12 @@ def test_a_reset_lifts_the_unsubscribe_and_sets_the_tracking_consent(app, client
     }
     denied = _mint(client).get_json()
     assert (denied["suppressed"], denied["tracking"], denied["pixel_url"]) == (False, "none", None)
+    _shipped(app)
+    # Its sent event names nobody; the page that minted it follows it by its watch token.
+    assert denied["message_id"] not in {e["message_id"] for e in _events(client)["events"]}
+    shown = _events(client, denied["watch"])["events"]
+    sent = [(e["kind"], e["tracking"], e["names_recipient"]) for e in shown if e["kind"] == "sent"]
+    assert sent[0] == ("sent", "none", False)
     assert _reset(client, "unknown")["tracking_optout"] is False
     assert _mint(client).get_json()["tracking"] == "aggregate"  # consent is required here
     with app.app_context():

@@ -79,16 +79,17 @@
     } else if (images) {
       showImagesNote("loaded", "Images loaded: the pixel was fetched from this server. That is the open.");
     } else {
-      showImagesNote("off", "Images are off, as in most mail apps until you load them. Nothing has been reported yet.");
+      showImagesNote("off", "Images are off, as in most mail apps until you load them: nothing reported yet. " +
+        "(Loaded within 2 s of the send, the pixel looks like a security gateway's scan, and is classified so.)");
     }
   }
 
+  /* The answer as the render API gives it, in reading order; the HTML is on the left. */
+  var ANSWER_KEYS = ["message_id", "tracking", "suppressed", "pixel_url", "unsubscribe_url", "headers"];
   function showAnswer(answer) {
     var shown = {};
-    Object.keys(answer).forEach(function (key) {
-      if (key === "html") shown.html = "\u2026 " + answer.html.length + " characters, shown on the left";
-      else if (key !== "links" && key !== "watch") shown[key] = answer[key];
-    });
+    ANSWER_KEYS.forEach(function (key) { shown[key] = answer[key]; });
+    shown.html = "\u2026 " + answer.html.length + " characters, shown on the left";
     byId("email-answer").textContent = JSON.stringify(shown, null, 2);
     Array.prototype.forEach.call(document.querySelectorAll("[data-header]"), function (code) {
       code.textContent = answer.headers[code.getAttribute("data-header")];
@@ -116,7 +117,8 @@
     status("Minting\u2026");
     post(routes.mint, {}).then(function (answer) {
       minted = answer;
-      if (answer.watch) watch(answer.watch);
+      watch(answer.watch);
+      byId("email-unsubscribe-result").textContent = "";
       showAnswer(answer);
       showLinks(answer);
       showEmail(false);
