@@ -57,13 +57,15 @@ def _gif() -> Response:
 
 
 def _visit() -> Visit:
-    headers = request.headers
+    # Read from the WSGI environ at once: each ``request.headers`` lookup goes through
+    # werkzeug's context-local proxy and header parsing, on the busiest path there is.
+    environ = request.environ
     return Visit(
-        method=request.method,
-        user_agent=headers.get("User-Agent"),
-        client_ip=request.remote_addr,
-        dnt=(headers.get("DNT") or "").strip() == "1",
-        gpc=(headers.get("Sec-GPC") or "").strip() == "1",
+        method=environ["REQUEST_METHOD"],
+        user_agent=environ.get("HTTP_USER_AGENT"),
+        client_ip=environ.get("REMOTE_ADDR"),
+        dnt=environ.get("HTTP_DNT", "").strip() == "1",
+        gpc=environ.get("HTTP_SEC_GPC", "").strip() == "1",
         now=datetime.now(UTC),
     )
 

@@ -161,24 +161,19 @@ def _event(
     event_id: str,
 ) -> dict:
     individual = message.tracking == "individual"
-    user_agent = (visit.user_agent or "")[:MAX_USER_AGENT] if individual else ""
-    return {
+    row = message.event_base | {
         "event_id": event_id,
         "ts": utc_text(visit.now, sep=" "),
         "kind": kind.value,
-        "site": message.site,
-        "campaign": message.campaign,
-        "list": message.list,
-        "message_id": message.id,
-        "recipient": message.pseudonym if individual else "",
-        "tracking": message.tracking,
-        "sent_at": utc_text(message.sent_at, sep=" ") if message.sent_at else None,
         "agent_class": found.agent_class.value,
         "agent_reasons": [found.reason],
-        "user_agent": user_agent,
         "ua_family": found.ua_family,
-        "ip_prefix": _prefix(visit.client_ip) if individual else "",
     }
+    if individual:
+        # Aggregate mode keeps nothing that could single the reader out.
+        row["user_agent"] = (visit.user_agent or "")[:MAX_USER_AGENT]
+        row["ip_prefix"] = _prefix(visit.client_ip)
+    return row
 
 
 @lru_cache(maxsize=4096)

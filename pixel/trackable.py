@@ -33,7 +33,7 @@ from sqlalchemy import and_, bindparam, exists, literal, or_, select
 from sqlalchemy.engine import Engine
 
 from core.db import DirectStatement, DirectTransaction, db
-from core.times import as_utc
+from core.times import as_utc, utc_text
 from pixel import identity
 from pixel.models import ALL_LISTS, Message, Recipient, Suppression
 
@@ -54,6 +54,7 @@ class TrackedMessage:
     recipient_id: int | None  # None: an aggregate message's anonymous row
     pseudonym: str  # the recipient as events name them; "" without a recipient
     email_hashes: tuple[str, ...]  # the address under every key, as minted
+    event_base: dict[str, object]  # what each of its events says about it (copied per hit)
 
 
 _MESSAGE = (
@@ -103,16 +104,28 @@ def find_message(keys: list[str], message_id: str) -> TrackedMessage | None:
     if row is None:
         return None
     site, campaign, list_name, tracking, sent_at, recipient_id, pseudonym, email = row
+    sent_at = as_utc(sent_at)
+    individual = tracking == "individual"
     return TrackedMessage(
         id=message_id,
         site=site,
         campaign=campaign,
         list=list_name,
         tracking=tracking,
-        sent_at=as_utc(sent_at),
+        sent_at=sent_at,
         recipient_id=recipient_id,
         pseudonym=pseudonym or "",
         email_hashes=tuple(identity.email_hashes(keys, email)) if email else (),
+        event_base={
+            "site": site,
+            "campaign": campaign,
+            "list": list_name,
+            "message_id": message_id,
+            # Only individual mode names the recipient (SPEC §3.1).
+            "recipient": (pseudonym or "") if individual else "",
+            "tracking": tracking,
+            "sent_at": utc_text(sent_at, sep=" ") if sent_at else None,
+        },
     )
 
 

@@ -8,7 +8,7 @@ whose request carries no DNT/GPC signal; every other hit counted by its reason.
 import os
 import shutil
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from email_hits_support import (
@@ -25,8 +25,11 @@ from email_hits_support import (
     suppress,
     tracked_id,
 )
-from factories import clickhouse_rows, post_decision
+from events_support import ROOT
+from factories import POLICY, clickhouse_rows, post_decision
+from sqlalchemy import update
 
+from consent.models import ConsentRecord
 from core.db import db
 from pixel import identity, tokens
 
@@ -494,3 +497,31 @@ def test_an_email_is_rendered_with_three_links_and_a_honeypot(sent):
     # The other tests rely on this shape of the rendered email.
     assert set(links(sent)) == {"Sale", "New", "Blog", "honeypot"}
     assert EMAIL.count("<a ") == 4
+
+
+def test_a_consent_under_an_older_policy_grants_nothing_until_renewed(make_app, tmp_path):
+    before = make_app()
+    consent_id = _consent(before.test_client(), analytics=True)
+    bundled = (ROOT / "consent" / "data" / "sites.toml").read_text()
+    sites = tmp_path / "bumped.toml"
+    sites.write_text(
+        bundled.replace(f'policy_version = "{POLICY}"', 'policy_version = "2027-01-01"')
+    )
+    after = make_app(SITES_FILE=str(sites))
+    assert_gif(after.test_client().get(f"/b/demo.gif?cid={consent_id}&p=/"))
+    assert _page_views(after) == []
+    assert drops(after) == {("web_beacon", "opted_out"): 1}
+
+
+def test_an_expired_consent_grants_nothing(app, client):
+    consent_id = _consent(client, analytics=True)
+    with app.app_context():
+        db.session.execute(
+            update(ConsentRecord)
+            .where(ConsentRecord.consent_id == consent_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        db.session.commit()
+    assert_gif(client.get(f"/b/demo.gif?cid={consent_id}&p=/"))
+    assert _page_views(app) == []
+    assert drops(app) == {("web_beacon", "opted_out"): 1}
