@@ -15,6 +15,7 @@ which another site's form cannot send. Writes and reads are rate limited per pro
 an anonymous visitor cannot flood the stores through the demo.
 """
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from core import signing
 from core.db import db, write_transaction
-from core.errors import ConsentryError, Forbidden, NotFound
+from core.errors import ConsentryError, Forbidden, NotFound, Unavailable
 from core.requests import parse_body
 from core.times import api_time
 from events import SpoolFull
@@ -40,6 +41,7 @@ from pixel.messages import Mailing, Minted, mint
 from pixel.models import Recipient, Suppression
 from pixel.recipients import Addressee, set_tracking
 
+log = logging.getLogger(__name__)
 bp = Blueprint("email", __name__, url_prefix="/demo/email")
 
 SITE = "demo"
@@ -387,15 +389,18 @@ def sample_events():
     keys = current_app.config["SECRET_KEYS"]
     watched = [w for t in request.args.getlist("w")[:MAX_WATCHED] if (w := _watched(keys, t))]
     store = current_app.extensions["events"].clickhouse
-    rows = store.query(
-        EVENTS,
-        {
-            "site": SITE,
-            "pseudonym": identity.pseudonym(keys, SITE, SAMPLE.recipient),
-            "watched": watched,
-            "shown": EVENTS_SHOWN,
-        },
-    )
+    parameters = {
+        "site": SITE,
+        "pseudonym": identity.pseudonym(keys, SITE, SAMPLE.recipient),
+        "watched": watched,
+        "shown": EVENTS_SHOWN,
+    }
+    try:
+        rows = store.query(EVENTS, parameters)
+        drops = {reason: int(hits) for reason, hits in store.query(DROPS)}
+    except Exception as error:  # whatever the client raises: the page shows it is not live
+        log.warning("demo email events not read: %s: %s", type(error).__name__, error)
+        raise Unavailable("the event store is not answering", code="events_unavailable") from error
     events = [
         {
             "ts": api_time(ts),
@@ -413,7 +418,6 @@ def sample_events():
             rows
         )
     ]
-    drops = {reason: int(hits) for reason, hits in store.query(DROPS)}
     answer = {"recipient": _standing(keys), "events": events, "dropped": drops}
     return _no_store(jsonify(answer))
 

@@ -373,3 +373,16 @@ def test_an_aggregate_pixel_shows_only_to_the_page_that_minted_it(app, client):
         ("open", False, "aggregate"),
         ("sent", False, "aggregate"),
     ]
+
+
+def test_with_clickhouse_down_the_events_answer_503_and_minting_still_works(make_app, tmp_path):
+    from events_support import closed_port_url
+
+    make_app()  # the first app migrates both stores; the next one finds ClickHouse down
+    app = make_app(CLICKHOUSE_URL=closed_port_url(), DATA_DIR=str(tmp_path / "down"))
+    client = app.test_client()
+    assert _mint(client).status_code == 201  # the sent event waits in the spool
+    response = client.get("/demo/email/events")
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert error == {"code": "events_unavailable", "message": "the event store is not answering"}
