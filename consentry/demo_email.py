@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import wraps
 from html.parser import HTMLParser
 from typing import Literal
 from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, or_, select, update
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from core import signing
 from core.db import db, write_transaction
@@ -150,23 +151,27 @@ def _same_origin() -> None:
         raise Forbidden("send the request from the demo page itself", code="cross_origin")
 
 
-# The page's calls answer JSON errors, as the API does (core.errors renders pages for others).
-@bp.errorhandler(ConsentryError)
-def _domain_error(error: ConsentryError):
-    return _json_error(error.status, error.code, error.message)
+def _json_errors(view):
+    """Answer the view's errors as JSON, as the API does, for the page's script to read.
 
+    Only the view's own: what the app refuses before a view runs (a method, OPTIONS)
+    gets the app's error page, as on every path outside ``/api/`` (core.errors).
+    """
 
-@bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException):
-    status = error.code or 500
-    code = "payload_too_large" if status == 413 else "bad_request"
-    return _json_error(status, code, error.description or error.name)
+    @wraps(view)
+    def answered(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except ConsentryError as error:
+            response = jsonify(error={"code": error.code, "message": error.message})
+            response.status_code = error.status
+            return response
+        except RequestEntityTooLarge as error:
+            response = jsonify(error={"code": "payload_too_large", "message": error.description})
+            response.status_code = 413
+            return response
 
-
-def _json_error(status: int, code: str, message: str):
-    response = jsonify(error={"code": code, "message": message})
-    response.status_code = status
-    return response
+    return answered
 
 
 def _no_store(response: Response) -> Response:
@@ -237,6 +242,7 @@ def _newsletter_html(shop_url: str) -> str:
 
 
 @bp.post("/mint")
+@_json_errors
 def mint_sample():
     """Mint and render the newsletter for the sample recipient, as the render API would."""
     _enabled()
@@ -298,6 +304,7 @@ def _links(html: str, base: str) -> list[dict[str, str]]:
 
 
 @bp.post("/recipient")
+@_json_errors
 def reset_sample():
     """Reset the sample recipient: subscribed again, with the tracking consent asked for."""
     _enabled()
@@ -382,6 +389,7 @@ WHERE source IN ('email_open', 'email_click') GROUP BY reason
 
 
 @bp.get("/events")
+@_json_errors
 def sample_events():
     """The sample recipient's latest email events (and those of this page's own pixels)."""
     _enabled()

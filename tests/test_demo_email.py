@@ -386,3 +386,17 @@ def test_with_clickhouse_down_the_events_answer_503_and_minting_still_works(make
     assert response.status_code == 503
     error = response.get_json()["error"]
     assert error == {"code": "events_unavailable", "message": "the event store is not answering"}
+
+
+def test_an_oversized_body_gets_a_json_413_and_writes_nothing(app, client):
+    response = client.post("/demo/email/recipient", json={"consent": "x" * 20_000}, headers=SAME)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+    assert _events(client)["recipient"]["consent"] == "unknown"
+
+
+def test_refusals_before_a_view_runs_get_the_apps_error_page(client):
+    # As on every path outside /api/ (core.errors): the demo's views alone answer JSON.
+    for response in (client.options("/demo/email/mint"), client.get("/demo/email/mint")):
+        assert response.status_code in (403, 405)
+        assert response.mimetype == "text/html"
