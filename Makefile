@@ -54,14 +54,14 @@ js-check: $(ESBUILD)
 	$(ESBUILD) $(BUNDLE_FLAGS) --outfile="$$tmp/consent.js" && \
 	cmp -s "$$tmp/consent.js" static/js/consent.js || \
 	{ echo "static/js/consent.js is stale: run 'make js' and commit it"; exit 1; }
-	node --test static/js/test/
+	node --test --test-reporter=dot static/js/test/
 
 bench: install
 	$(BIN)/python -m bench.shipper
 	$(BIN)/python -m bench.consent_api
 	$(BIN)/python -m bench.instructions
-	$(BIN)/python -m bench.pixel
 	$(BIN)/python -m bench.mint
+	$(BIN)/python -m bench.pixel
 
 # Mutation testing (not part of `make test`): the modules and tests are listed in setup.cfg
 # [mutmut]. mutants/ is rebuilt each time: mutmut never refreshes its copies of the files it

@@ -27,7 +27,7 @@ from events import SpoolFull
 from events.protocols import EventSink
 from pixel import identity
 from pixel.models import Message
-from pixel.recipients import Addressee, Known, Suppressed, direct, ensure_recipients
+from pixel.recipients import Addressee, Known, Suppressed, ensure_recipients, insert_many
 from pixel.recipients import matching_suppressions as find_suppressions
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def mint(
             )
             for a in addressees
         ]
-        direct(conn).execute_many(_ADD_MESSAGE, _message_rows(mailing, minted, known, now))
+        insert_many(conn, _ADD_MESSAGE, *_message_rows(mailing, minted, known, now))
     if mailing.send:
         _emit_sent(events, mailing, minted, known, now)
     return minted
@@ -154,33 +154,31 @@ def _decide(
 
 def _message_rows(
     mailing: Mailing, minted: list[Minted], known: dict[str, Known], now: datetime
-) -> list[dict]:
-    sent_at = now if mailing.send else None
+) -> tuple[dict[str, object], list[dict]]:
+    """What every message row of a request shares, and each row's own values."""
     shared: dict[str, object] = {
         "site": mailing.site,
         "campaign": mailing.campaign,
         "list": mailing.list,
-        "sent_at": sent_at,
+        "sent_at": now if mailing.send else None,
         "created_at": now,
     }
-    rows = [
+    rows: list[dict] = [
         {
             "id": m.message_id,
             "recipient_id": known[m.recipient].id,
             "tracking": m.tracking,
             "suppressed": m.suppressed,
-            **shared,
         }
         for m in minted
     ]
-    anonymous: list[dict[str, object]] = [
+    anonymous = [
         {"id": m.tracked_id, "recipient_id": None, "tracking": "aggregate", "suppressed": False}
-        | shared
         for m in minted
         if m.tracking == "aggregate"
     ]
     _shuffle(anonymous)
-    return rows + anonymous
+    return shared, rows + anonymous
 
 
 def _emit_sent(

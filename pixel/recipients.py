@@ -70,6 +70,31 @@ def direct(conn: Connection) -> DirectTransaction:
     return DirectTransaction(conn.connection.cursor(), conn.dialect)
 
 
+def insert_many(
+    conn: Connection, statement: DirectStatement, shared: dict[str, Any], rows: list[dict]
+) -> None:
+    """Insert ``rows`` (each also taking ``shared``'s values) in one executemany.
+
+    As the direct path binds, but a value every row shares goes through its column's bind
+    processor once: SQLite's DateTime processor costs ~5 µs, twice per message.
+    """
+    compiled = statement.compiled(conn.dialect)
+    common = dict(compiled.literals)
+    for name, value in shared.items():
+        process = compiled.processors.get(name)
+        common[name] = process(value) if process is not None else value
+    own = [(n, p) for n, p in compiled.processors.items() if n not in shared]
+    order = compiled.order
+
+    def bound(row: dict[str, Any]):
+        values = common | row
+        for name, process in own:
+            values[name] = process(values[name])
+        return [values[name] for name in order] if order is not None else values
+
+    conn.connection.cursor().executemany(compiled.sql, [bound(row) for row in rows])
+
+
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
