@@ -77,7 +77,8 @@
     if (!minted.pixel_url) {
       showImagesNote("none", "This email has no pixel (tracking mode \u201cnone\u201d): loading its images reports nothing.");
     } else if (images) {
-      showImagesNote("loaded", "Images loaded: the pixel was fetched from this server. That is the open.");
+      showImagesNote("loaded", "Images loaded: the pixel was fetched from this server. Whether that is logged " +
+        "as an open is decided there, at this moment: not after an unsubscribe or an opt-out (see the events).");
     } else {
       showImagesNote("off", "Images are off, as in most mail apps until you load them: nothing reported yet. " +
         "(Loaded within 2 s of the send, the pixel looks like a security gateway's scan, and is classified so.)");
