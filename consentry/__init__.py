@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import consent
-from consentry import cli, demo, docs, health
+from consentry import cli, demo, docs, guide, health
 from core.config import load_config
 from core.db import db, migrate
 from core.errors import register_error_handlers
@@ -63,7 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     consent.init_app(app)
 
-    for part in (health, docs, demo):
+    for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)
         app.extensions["openapi"].add(getattr(part, "OPERATIONS", []))
     cli.register(app)

@@ -17,7 +17,16 @@ from consentry import PAGE_HEADERS
 from core.headers import SecurityHeaders
 from core.openapi import Op
 
-FLASK_ONLY = {"/static/<path:filename>", "/docs/api", "/"}
+# Pages for people (HTML), not operations of the API.
+FLASK_ONLY = {
+    "/static/<path:filename>",
+    "/docs/api",
+    "/",
+    "/overview",
+    "/demo/embed",
+    "/docs/embedding",
+    "/sites/<site_id>/cookies",
+}
 
 
 def _doc(client) -> dict:

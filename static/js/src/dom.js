@@ -2,14 +2,14 @@
 
 /**
  * `h(doc, 'button', {class: 'x', onclick: fn}, 'Label')`: attributes (null/false left out,
- * `on…` as listeners, `checked`/`disabled` as properties) and children (strings as text).
+ * `on…` as listeners, `checked`/`disabled`/`hidden` as properties) and children (strings as text).
  */
 export function h(doc, tag, attrs, ...children) {
   const el = doc.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value == null || value === false) continue;
     if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
-    else if (key === 'checked' || key === 'disabled') el[key] = true;
+    else if (key === 'checked' || key === 'disabled' || key === 'hidden') el[key] = true;
     else el.setAttribute(key, value === true ? '' : value);
   }
   for (const child of children.flat()) if (child != null && child !== false) el.append(child);
@@ -25,8 +25,7 @@ export function safeHref(url, base) {
   }
 }
 
-const FOCUSABLE =
-  'a[href],button:not([disabled]),input:not([disabled]),summary,[tabindex]:not([tabindex="-1"])';
+const FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),[tabindex]:not([tabindex="-1"])';
 
 /** The visible elements of `box` that Tab reaches, in order. */
 export function focusables(box) {

@@ -2,11 +2,12 @@
  * consent.js: the banner a site embeds with one tag,
  * `<script src="{base}/consent.js" data-site="demo" defer></script>`.
  *
- * At once: Consent Mode's `default` (everything denied), gated elements held, and
- * `window.Consentry`. Then the site config: a stored decision that still holds is applied,
- * else the banner asks (opt-in, notice) or the region's default holds (opt-out, where an
- * honoured GPC/DNT signal is recorded as a refusal without a banner). Nothing here throws
- * into the page: without the config, the gates stay closed and the page works.
+ * At once: Consent Mode's `default` (everything denied) and gated elements held. Then the
+ * site config: a stored decision that still holds is applied, else the banner asks (opt-in,
+ * notice) or the region's default holds (opt-out, where an honoured GPC/DNT signal is
+ * recorded as a refusal without a banner). Then `window.Consentry` is published and
+ * `consentry:ready` dispatched, so a page that sees it knows the gates are decided.
+ * Nothing here throws into the page: without the config, the gates stay closed.
  */
 
 import { apiClient } from './api.js';
@@ -262,27 +263,33 @@ function start(win, doc, script) {
       else if (!stored && signalled) decide(signalAction(config, signals), {});
       else showDock();
     }
-    doc.dispatchEvent(new CustomEvent('consentry:ready', { detail: publicState(current) }));
   }
 
-  function whenBody(fn) {
-    if (doc.body) fn();
-    else doc.addEventListener('DOMContentLoaded', fn);
-  }
+  const bodyReady = () => new Promise((resolve) => {
+    if (doc.body) resolve();
+    else doc.addEventListener('DOMContentLoaded', resolve);
+  });
+
+  let loading = null; // the config request under way: show() during it waits for it
 
   function load() {
+    if (loading) return loading;
     const lang = requestedLanguage(script.getAttribute('data-lang'), doc.documentElement.lang);
-    return client.config(site, lang).then(
-      (loaded) => whenBody(() => {
+    loading = client.config(site, lang)
+      .then((loaded) => bodyReady().then(() => {
         if (banner) banner.remove();
         banner = null;
         closePrefs(false);
         init(loaded);
-      }),
-      () => {
-        // No config after a retry: no banner, gates stay closed, the page works.
-      },
-    ).catch(() => {});
+      }))
+      .catch(() => {
+        // No config after a retry, or one this script cannot read: no banner, gates closed.
+      })
+      .then(() => {
+        loading = null;
+        settle();
+      });
+    return loading;
   }
 
   function show(opener) {
@@ -301,7 +308,12 @@ function start(win, doc, script) {
     if (config.region.model !== 'opt-out') showBanner();
   }
 
-  win.Consentry = {
+  /** Publish `window.Consentry` once the config is applied (or given up on): ready to use. */
+  function settle() {
+    win.Consentry = api;
+    doc.dispatchEvent(new CustomEvent('consentry:ready', { detail: publicState(current) }));
+  }
+  const api = {
     get: () => publicState(current),
     accepted: (category) => accepted(String(category)),
     show: () => show(),
@@ -310,6 +322,7 @@ function start(win, doc, script) {
       if (type === 'change' && typeof fn === 'function') listeners.push(fn);
     },
   };
+
   doc.addEventListener('click', (event) => {
     const link = event.target.closest && event.target.closest(SETTINGS_LINKS);
     if (link) {
@@ -326,7 +339,8 @@ function start(win, doc, script) {
   const doc = document;
   const script = doc.currentScript || doc.querySelector('script[data-site][src*="consent"]');
   // A second copy of the script leaves the page to the first.
-  if (!script || !script.getAttribute('data-site') || window.Consentry) return;
+  if (!script || !script.getAttribute('data-site') || window.__consentry) return;
+  window.__consentry = true;
   try {
     start(window, doc, script);
   } catch (e) {

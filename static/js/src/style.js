@@ -36,14 +36,18 @@ const CSS = `#consentry,#consentry *{box-sizing:border-box;font-family:system-ui
 .cy-sw:checked{background:#1e40af}
 .cy-sw:checked:before{transform:translateX(20px)}
 .cy-sw:disabled{opacity:.6;cursor:not-allowed}
-#consentry summary{cursor:pointer;font-size:14px;font-weight:600;color:#0b4fc4}
+#consentry [hidden]{display:none!important}
+.cy-ok{border-left:4px solid #1a7f37!important}
+.cy-more{padding:2px 0;border:0;background:none;color:#0b4fc4;font-size:14px!important}
+.cy-more:before{content:"\\25B8  "}
+.cy-more[aria-expanded=true]:before{content:"\\25BE  "}
 .cy-cat table{width:100%;margin-top:8px;border-collapse:collapse;font-size:13px}
-.cy-cat th,.cy-cat td{padding:5px 6px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+.cy-cat th,.cy-cat td{padding:5px 6px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top;overflow-wrap:break-word}
 .cy-cat th{background:#f6f8fa;font-weight:600}
 .cy-dock{position:fixed;z-index:2147483500;left:16px;bottom:16px;display:flex;flex-direction:column;align-items:flex-start;gap:8px;max-width:calc(100% - 32px)}
 .cy-set{padding:7px 14px;border:1px solid #1e40af;background:#fff;color:#1e40af;font-size:14px!important;border-radius:999px!important;box-shadow:0 2px 8px rgba(0,0,0,.15)}
 .cy-note{margin:0!important;padding:8px 12px;background:#fff;border:1px solid #d0d7de;border-radius:8px;font-size:14px;box-shadow:0 2px 8px rgba(0,0,0,.15)}
-@media (max-width:560px){.cy-grid{grid-template-columns:1fr}.cy-banner{left:8px;right:8px;bottom:8px;padding:16px}.cy-back{padding:8px}.cy-b{padding:8px 12px}.cy-foot{grid-template-columns:1fr 1fr}.cy-foot [data-cy=save]{grid-column:1/-1}.cy-head,.cy-foot,.cy-body{padding-left:14px;padding-right:14px}}
+@media (max-width:560px){.cy-grid{grid-template-columns:1fr}.cy-banner{left:8px;right:8px;bottom:8px;padding:16px}.cy-back{padding:8px}.cy-b{padding:8px 12px}.cy-foot{grid-template-columns:1fr 1fr}.cy-foot [data-cy=save]{grid-column:1/-1}.cy-head,.cy-foot,.cy-body{padding-left:14px;padding-right:14px}.cy-cat thead{display:none}.cy-cat tr{display:block;padding:6px 0;border-bottom:1px solid #eaeef2}.cy-cat td{display:block;padding:1px 0;border:0}.cy-cat td:before{content:attr(data-label) ": ";font-weight:600}}
 @media (prefers-reduced-motion:reduce){#consentry *{transition:none}}`;
 
 /** Add the stylesheet once (a second copy of the script finds it present). */

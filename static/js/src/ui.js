@@ -33,17 +33,27 @@ export function renderBanner(view, remembered, actions) {
       button(view, 'manage', texts.manage, (e) => actions.manage(e.currentTarget))));
 }
 
-function cookieTable(view, cookies) {
+function cookieTable(view, category) {
   const { doc, words } = view;
-  const cells = (tag, values) => h(doc, 'tr', null,
-    values.map((v) => h(doc, tag, tag === 'th' ? { scope: 'col' } : null, v)));
-  return h(doc, 'details', null,
-    h(doc, 'summary', null, `${words.cookies} (${cookies.length})`),
+  const { cookies } = category;
+  const heads = [words.name, words.provider, words.purpose, words.type, words.duration];
+  // data-label: on a phone each row is shown as a card, each cell with its heading.
+  const cells = (tag, values) => h(doc, 'tr', null, values.map((v, i) =>
+    h(doc, tag, tag === 'th' ? { scope: 'col' } : { 'data-label': heads[i] }, v)));
+  const id = `consentry-t-${category.id}`;
+  const table = h(doc, 'div', { id, hidden: true },
     h(doc, 'table', null,
-      h(doc, 'thead', null, cells('th', [words.name, words.provider, words.purpose, words.type,
-        words.duration])),
+      h(doc, 'thead', null, cells('th', heads)),
       h(doc, 'tbody', null, cookies.map((c) => cells('td',
         [c.name, c.provider, c.purpose, words[c.type] || c.type, c.duration])))));
+  // A disclosure button (not <details>): a plain button every browser and reader announces.
+  const toggle = h(doc, 'button', { type: 'button', class: 'cy-more', 'aria-expanded': 'false',
+    'aria-controls': id, onclick: () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      toggle.setAttribute('aria-expanded', String(open));
+      table.hidden = !open;
+    } }, `${words.cookies} (${cookies.length})`);
+  return [toggle, table];
 }
 
 function categoryBlock(view, category, granted) {
@@ -57,7 +67,7 @@ function categoryBlock(view, category, granted) {
       h(doc, 'input', { type: 'checkbox', class: 'cy-sw', id, 'data-cy-category': category.id,
         checked: category.necessary || granted, disabled: category.necessary })),
     text.description && h(doc, 'p', null, text.description),
-    category.cookies.length > 0 && cookieTable(view, category.cookies));
+    category.cookies.length > 0 && cookieTable(view, category));
 }
 
 /**
@@ -83,10 +93,10 @@ export function renderPrefs(view, choices, remembered, actions) {
     h(doc, 'div', { class: 'cy-body' },
       h(doc, 'p', null, texts.description),
       blocks,
-      config.remember_choice && rememberBox(view, 'prefs_remember', remembered, actions.remember)),
+      config.remember_choice && rememberBox(view, 'remember', remembered, actions.remember)),
     h(doc, 'div', { class: 'cy-foot cy-grid' },
-      button(view, 'prefs_reject_all', texts.reject_all, () => actions.decide('reject_all')),
-      button(view, 'prefs_accept_all', texts.accept_all, () => actions.decide('accept_all')),
+      button(view, 'reject_all', texts.reject_all, () => actions.decide('reject_all')),
+      button(view, 'accept_all', texts.accept_all, () => actions.decide('accept_all')),
       button(view, 'save', texts.save, () => actions.decide(null, picked()))));
   const backdrop = h(doc, 'div', { class: 'cy-back' }, dialog);
   return { backdrop, dialog };
@@ -101,7 +111,7 @@ export function renderDock(view, show, open) {
   if (!show.settings && !show.doNotSell && !show.gpcNotice) return null;
   return h(doc, 'div', { class: 'cy-dock', role: 'region', 'aria-label': texts.cookie_settings,
     lang: view.config.language },
-    show.gpcNotice && h(doc, 'p', { class: 'cy-note', role: 'status', 'data-cy': 'gpc_notice' },
+    show.gpcNotice && h(doc, 'p', { class: 'cy-note cy-ok', role: 'status', 'data-cy': 'gpc_notice' },
       texts.gpc_honoured),
     show.doNotSell && h(doc, 'a', { href: '#', class: 'cy-note', 'data-cy': 'do_not_sell',
       onclick: (e) => { e.preventDefault(); open(e.currentTarget); } }, texts.do_not_sell),
