@@ -134,10 +134,25 @@ def assert_gates_closed(page: Page, counter: str = "__demoRuns") -> None:
     assert page.evaluate(f"() => window.{counter} || {{}}") == {}
 
 
-def all_ran(page: Page, times: int = 1) -> None:
-    """Wait until each of the demo shop's gated scripts has run ``times`` times."""
+# The demo shop's gated tags, by the key each adds to window.__demoRuns when it runs, and
+# their category: a script per category, an inline snippet, and the video embed.
+DEMO_TAGS = {
+    "preferences": "preferences",
+    "analytics": "analytics",
+    "marketing": "marketing",
+    "inline": "analytics",
+    "embed": "marketing",
+}
+
+
+def runs_of(*categories: str) -> dict[str, int]:
+    """window.__demoRuns once the demo shop's tags of ``categories`` ran once each."""
+    return {tag: 1 for tag, category in DEMO_TAGS.items() if category in categories}
+
+
+def all_ran(page: Page, *categories: str) -> None:
+    """Wait until the demo shop's tags of ``categories`` (default: all) ran once each."""
     page.wait_for_function(
-        "n => ['preferences', 'analytics', 'marketing']"
-        ".every(c => (window.__demoRuns || {})[c] === n)",
-        arg=times,
+        "want => Object.entries(want).every(([tag, n]) => (window.__demoRuns || {})[tag] === n)",
+        arg=runs_of(*(categories or OPTIONAL)),
     )
