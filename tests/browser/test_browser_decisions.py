@@ -8,6 +8,7 @@ same turn the banner decides to run a tag, so it cannot race a script still load
 
 import time
 
+import pytest
 from banner_page import (
     OPTIONAL,
     RUNS,
@@ -128,9 +129,19 @@ def test_custom_choice_runs_only_analytics_and_withdrawing_it_deletes_its_cookie
     assert [r["choices"]["analytics"] for r in history] == [True, False]
 
 
-def test_a_session_decision_is_a_cookie_without_expiry(page, consentry):
+# The demo shop is on the API's host: the server sets the cookie. The customer's page is
+# another site: the script writes it. Both must say the same.
+WHO_WRITES = ["server (demo shop)", "script (customer page)"]
+
+
+def _page_url(consentry, customer_url, who: str) -> str:
+    return shop(consentry) if who.startswith("server") else customer_url()
+
+
+@pytest.mark.parametrize("who", WHO_WRITES)
+def test_a_session_decision_is_a_cookie_without_expiry(page, consentry, customer_url, who):
     banner = Banner(page)
-    banner.visit(shop(consentry))
+    banner.visit(_page_url(consentry, customer_url, who))
     remember = banner.first_layer.locator('[data-cy="remember"]')
     expect(remember).not_to_be_checked()
     decision = banner.decide(banner.button("accept_all"))
@@ -141,9 +152,12 @@ def test_a_session_decision_is_a_cookie_without_expiry(page, consentry):
     assert banner.cookie()["lifetime"] == "session"
 
 
-def test_remember_my_choice_makes_a_persistent_cookie_for_the_site_lifetime(page, consentry):
+@pytest.mark.parametrize("who", WHO_WRITES)
+def test_remember_my_choice_makes_a_persistent_cookie_for_the_site_lifetime(
+    page, consentry, customer_url, who
+):
     banner = Banner(page)
-    banner.visit(shop(consentry))
+    banner.visit(_page_url(consentry, customer_url, who))
     banner.first_layer.locator('[data-cy="remember"]').check()
     decision = banner.decide(banner.button("reject_all"))
 

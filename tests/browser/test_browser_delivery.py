@@ -157,6 +157,24 @@ def test_the_config_failing_once_leaves_the_page_usable_and_the_gates_closed(pag
     assert_gates_closed(page, counter="__runs")
 
 
+def test_an_unreachable_config_leaves_the_page_usable_and_the_gates_closed(page, customer_url):
+    page.route("**/api/v1/sites/*/config*", lambda route: route.abort("failed"))
+    with page.expect_event("requestfailed", lambda r: "/config" in r.url):
+        page.goto(customer_url())
+    page.locator("#own").click()
+    expect(page.locator("#own-count")).to_have_text("1")
+    page.wait_for_function("() => window.Consentry !== undefined")
+    assert page.evaluate(
+        "() => [window.Consentry.get(), window.Consentry.accepted('analytics')]"
+    ) == [
+        None,
+        False,
+    ]
+    page.evaluate("() => window.spaNavigate('offline')")
+    assert_gates_closed(page, counter="__runs")
+    expect(Banner(page).first_layer).to_have_count(0)
+
+
 def test_a_lost_decision_answer_is_retried_once_with_the_same_key(page, customer_url, consentry):
     """The decision reaches the server but its answer is lost: the retry must not record twice."""
     keys: list[str | None] = []
