@@ -164,12 +164,8 @@ def test_an_unreachable_config_leaves_the_page_usable_and_the_gates_closed(page,
     page.locator("#own").click()
     expect(page.locator("#own-count")).to_have_text("1")
     page.wait_for_function("() => window.Consentry !== undefined")
-    assert page.evaluate(
-        "() => [window.Consentry.get(), window.Consentry.accepted('analytics')]"
-    ) == [
-        None,
-        False,
-    ]
+    state = page.evaluate("() => [window.Consentry.get(), window.Consentry.accepted('analytics')]")
+    assert state == [None, False]
     page.evaluate("() => window.spaNavigate('offline')")
     assert_gates_closed(page, counter="__runs")
     expect(Banner(page).first_layer).to_have_count(0)
