@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import consent
+import pixel
 from consentry import cli, demo, docs, guide, health
 from core.config import load_config
 from core.db import db, migrate
@@ -62,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
 
     consent.init_app(app)
+    pixel.init_app(app)
 
     for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)

@@ -52,8 +52,9 @@ def render_markdown(text: str) -> Document:
                 contents.append((_slug(heading), heading))
         elif token.type == "th_open":
             token.attrSet("scope", "col")
-    # Raw HTML is off, so markdown-it escapes every piece of text it renders.
-    html = md.renderer.render(tokens, md.options, {})
+    # Raw HTML is off, so markdown-it escapes every piece of text it renders, and "<pre>"
+    # can only be its own: a code block, made focusable so the keyboard can scroll it.
+    html = md.renderer.render(tokens, md.options, {}).replace("<pre>", '<pre tabindex="0">')
     return Document(title, Markup(html), contents)  # noqa: S704
 
 

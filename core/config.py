@@ -34,7 +34,13 @@ DEFAULTS = {
     # record has been committed for the grace period (a request emits just after it commits).
     "RECONCILE_INTERVAL": 300.0,
     "RECONCILE_GRACE_SECONDS": 60.0,
+    # Whether tracking an email recipient's opens needs their consent (CNIL 2026): with
+    # "required" a recipient whose consent is unknown is counted only in aggregate (an
+    # anonymous pixel); with "not_required" they are tracked individually until they deny.
+    "EMAIL_TRACKING_CONSENT": "required",
 }
+
+EMAIL_TRACKING_CONSENT = ("required", "not_required")
 
 
 MAX_SECONDS = 86_400.0
@@ -81,6 +87,11 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     cfg["SITES_FILE"] = str(Path(cfg["SITES_FILE"] or BUNDLED_SITES_FILE).expanduser())
     cfg["PUBLIC_URL"] = _public_url(cfg["PUBLIC_URL"])
     cfg["REGION_HEADERS"] = _name_list("REGION_HEADERS", cfg["REGION_HEADERS"])
+    if cfg["EMAIL_TRACKING_CONSENT"] not in EMAIL_TRACKING_CONSENT:
+        raise ConfigError(
+            "CONSENTRY_EMAIL_TRACKING_CONSENT: must be required or not_required, "
+            f"got {cfg['EMAIL_TRACKING_CONSENT']!r}"
+        )
 
 
 def _database_url(url: str) -> str:

@@ -81,6 +81,7 @@ class Op:
     also: dict[int, str] = field(default_factory=dict)  # statuses answered with `answer` too
     auth: bool = False
     conditional: bool = False  # sends an ETag; a matching If-None-Match answers 304
+    body_limit: int | None = None  # bytes, when the view allows more than MAX_CONTENT_LENGTH
 
     def __post_init__(self):
         # A wrong example would teach clients a body the server refuses: check it as the
@@ -150,10 +151,14 @@ def _operation(op: Op, refs: dict) -> dict:
     if op.conditional:
         operation["parameters"].append(IF_NONE_MATCH)
     if op.body is not None:
+        limit = (
+            f"{op.body_limit // 1024:,} KB"
+            if op.body_limit
+            else "16 KB (`CONSENTRY_MAX_CONTENT_LENGTH`)"
+        )
         operation["requestBody"] = {
             "required": True,
-            "description": "JSON of at most 16 KB (`CONSENTRY_MAX_CONTENT_LENGTH`), sent as "
-            "`application/json` or `text/plain`.",
+            "description": f"JSON of at most {limit}, sent as `application/json` or `text/plain`.",
             "content": {
                 media_type: {"schema": refs[op.body], "example": op.example}
                 for media_type in BODY_TYPES

@@ -16,10 +16,16 @@ JSON_TYPES = ("application/json", "text/plain")
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_body(model: type[M]) -> M:
-    """Parse the request body as ``model``; 400 for malformed JSON, 422 for wrong content."""
+def parse_body(model: type[M], limit: int | None = None) -> M:
+    """Parse the request body as ``model``; 400 for malformed JSON, 422 for wrong content.
+
+    ``limit`` raises this request's byte limit above MAX_CONTENT_LENGTH (a batch, an email).
+    """
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType("send the body as application/json")
+    if limit is not None:
+        # Flask reads the limit from here for this request only, declared length or not.
+        request.max_content_length = limit
     raw = read_body()
     _refuse_duplicate_keys(raw)
     try:
@@ -71,7 +77,8 @@ def read_body() -> bytes:
         # A stream of unknown length the server does not end could block a worker
         # forever: Werkzeug reads it as empty, and so do we.
         return b""
-    limit: int = current_app.config["MAX_CONTENT_LENGTH"]  # a positive int: core.config
+    # A positive int: core.config, or the view's own limit (parse_body).
+    limit: int = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
     # Chunked: Werkzeug's stream ends quietly at the limit, so a longer body would be
     # cut and parsed. Read one byte past the limit from the server's de-chunked stream.
     stream, parts, size = request.input_stream, [], 0

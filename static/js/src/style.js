@@ -12,7 +12,7 @@ const CSS = `#consentry,#consentry *{box-sizing:border-box;font-family:system-ui
 #consentry a{color:#0b4fc4;text-decoration:underline}
 #consentry button{font:inherit;font-weight:600;margin:0;cursor:pointer;border-radius:8px}
 #consentry :focus-visible{outline:3px solid #0b4fc4;outline-offset:2px}
-.cy-banner{position:fixed;z-index:2147483600;left:16px;right:16px;bottom:16px;max-width:720px;margin:0 auto;padding:20px;background:#fff;border:1px solid #d0d7de;border-radius:12px;box-shadow:0 10px 30px rgba(0,0,0,.2)}
+.cy-banner{position:fixed;z-index:2147483600;left:16px;right:16px;bottom:16px;max-width:720px;max-height:calc(100vh - 32px);overflow:auto;margin:0 auto;padding:20px;background:#fff;border:1px solid #d0d7de;border-radius:12px;box-shadow:0 10px 30px rgba(0,0,0,.2)}
 .cy-grid{display:grid;grid-template-columns:repeat(3,1fr);gap:8px}
 .cy-b{padding:10px 12px;border:2px solid #1e40af;background:#1e40af;color:#fff}
 .cy-b:hover{background:#172f86;border-color:#172f86}
@@ -47,7 +47,7 @@ const CSS = `#consentry,#consentry *{box-sizing:border-box;font-family:system-ui
 .cy-dock{position:fixed;z-index:2147483500;left:16px;bottom:16px;display:flex;flex-direction:column;align-items:flex-start;gap:8px;max-width:calc(100% - 32px)}
 .cy-set{padding:7px 14px;border:1px solid #1e40af;background:#fff;color:#1e40af;font-size:14px!important;border-radius:999px!important;box-shadow:0 2px 8px rgba(0,0,0,.15)}
 .cy-note{margin:0!important;padding:8px 12px;background:#fff;border:1px solid #d0d7de;border-radius:8px;font-size:14px;box-shadow:0 2px 8px rgba(0,0,0,.15)}
-@media (max-width:560px){.cy-grid{grid-template-columns:1fr}.cy-banner{left:8px;right:8px;bottom:8px;padding:16px}.cy-back{padding:8px}.cy-b{padding:8px 12px}.cy-foot{grid-template-columns:1fr 1fr}.cy-foot [data-cy=save]{grid-column:1/-1}.cy-head,.cy-foot,.cy-body{padding-left:14px;padding-right:14px}.cy-cat thead{display:none}.cy-cat tr{display:block;padding:6px 0;border-bottom:1px solid #eaeef2}.cy-cat td{display:block;padding:1px 0;border:0}.cy-cat td:before{content:attr(data-label) ": ";font-weight:600}}
+@media (max-width:560px){.cy-grid{grid-template-columns:1fr}.cy-banner{left:8px;right:8px;bottom:8px;max-height:calc(100vh - 16px);padding:16px;font-size:14px}.cy-back{padding:8px}.cy-b{padding:8px 12px}.cy-foot{grid-template-columns:1fr 1fr}.cy-foot [data-cy=save]{grid-column:1/-1}.cy-head,.cy-foot,.cy-body{padding-left:14px;padding-right:14px}.cy-cat thead{display:none}.cy-cat tr{display:block;padding:6px 0;border-bottom:1px solid #eaeef2}.cy-cat td{display:block;padding:1px 0;border:0}.cy-cat td:before{content:attr(data-label) ": ";font-weight:600}}
 @media (prefers-reduced-motion:reduce){#consentry *{transition:none}}`;
 
 /** Add the stylesheet once (a second copy of the script finds it present). */
