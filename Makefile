@@ -54,7 +54,7 @@ js-check: $(ESBUILD)
 	$(ESBUILD) $(BUNDLE_FLAGS) --outfile="$$tmp/consent.js" && \
 	cmp -s "$$tmp/consent.js" static/js/consent.js || \
 	{ echo "static/js/consent.js is stale: run 'make js' and commit it"; exit 1; }
-	node --test static/js/test/
+	node --test --test-reporter=dot static/js/test/
 
 bench: install
 	$(BIN)/python -m bench.shipper

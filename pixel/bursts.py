@@ -137,9 +137,9 @@ class BurstTracker:
         else:
             self._messages.move_to_end(message_id)
         message.last_at = now
-        recent = [seen for seen in message.hits if seen.at >= now - BURST_SECONDS]
-        if len(recent) < len(message.hits):
-            message.hits = recent
+        cutoff = now - BURST_SECONDS
+        if message.hits and message.hits[0].at < cutoff:  # oldest first
+            message.hits = [seen for seen in message.hits if seen.at >= cutoff]
         return message
 
     def _forget_idle(self, now: float) -> None:
@@ -160,7 +160,7 @@ class BurstTracker:
     ) -> str:
         if click is not None and click.honeypot:
             return "honeypot_link"
-        if click is not None and hit.kind is HitKind.CLICK:
+        if click is not None and hit.kind == HitKind.CLICK:
             needed = _links_needed(click.links_in_message)
             recent = {s.link for s in message.hits if s.link and s.at >= now - ALL_LINKS_SECONDS}
             if needed and len(recent | {click.link}) >= needed:

@@ -21,6 +21,7 @@ step   evidence                        class             reason
 4      under 2 s since the send        security_scanner  within_2s_of_send
 5      no UA                           bot               ua:empty
 5      an HTTP library                 bot               ua:library:<name>
+5      Office's link-existence probe   bot               ua:office_link_probe
 5      a crawler (``is_bot``)          bot               ua:bot
 5      a mail client                   human             ua:mail_client
 5      a browser or web view           human             ua:browser
@@ -103,7 +104,7 @@ def classify_agent(hit: Hit) -> Classification:
     found = reading.classification
     if hit.method.upper() == "HEAD":
         return found.as_scanner("head_request")
-    if found.agent_class is AgentClass.APPLE_MPP and hit.kind is HitKind.CLICK:
+    if found.agent_class is AgentClass.APPLE_MPP and hit.kind == HitKind.CLICK:
         # Mail Privacy Protection fetches images only; a bare UA on a link is something else.
         return Classification(AgentClass.BOT, "ua:bare_mozilla", found.ua_family, found.device)
     if reading.settled:
@@ -186,6 +187,9 @@ _MAIL_CLIENT_FAMILIES = frozenset(
         "YahooMobileMail",
     }
 )
+# Office asks whether a link exists before it hands the link to the browser (the Office
+# Existence Discovery protocol): a machine's echo of a person's click, who arrives next.
+_OFFICE_PROBE = re.compile(r"^Microsoft Office (Existence|Protocol) Discovery")
 # Libraries the parser does not know at all (family "Other"), by their leading token.
 _LIBRARY_TOKEN = re.compile(
     r"^(python-httpx|node-fetch|undici|got|guzzlehttp|ruby|php|reqwest|java-http-client"
@@ -198,9 +202,10 @@ _LIBRARY_TOKEN = re.compile(
 def _read_user_agent(user_agent: str) -> _Reading:
     if not user_agent:
         return _Reading(Classification(AgentClass.BOT, "ua:empty"), settled=False)
-    if "googleimageproxy" in user_agent.lower():
+    lowered = user_agent.lower()
+    if "googleimageproxy" in lowered:
         return _settled(AgentClass.MAIL_PROXY, "gmail_image_proxy", "GmailImageProxy")
-    if "yahoomailproxy" in user_agent.lower():
+    if "yahoomailproxy" in lowered:
         return _settled(AgentClass.MAIL_PROXY, "yahoo_mail_proxy", "YahooMailProxy")
     if user_agent == "Mozilla/5.0":
         return _settled(AgentClass.APPLE_MPP, "apple_mpp_ua", "Other")
@@ -230,6 +235,8 @@ def _parse(user_agent: str) -> Classification:
     library = _library(user_agent, family)
     if library:
         return Classification(AgentClass.BOT, f"ua:library:{library}", family, device)
+    if _OFFICE_PROBE.match(user_agent):
+        return Classification(AgentClass.BOT, "ua:office_link_probe", family, device)
     if parsed.is_bot:
         return Classification(AgentClass.BOT, "ua:bot", family, device)
     if parsed.is_email_client or family in _MAIL_CLIENT_FAMILIES:

@@ -57,6 +57,11 @@ def test_the_table_covers_every_class_with_real_strings():
     assert max(len(_user_agent(row)) for row in AGENTS) >= 10 * 1024
 
 
+def test_a_client_the_parser_does_not_know_gets_the_benefit_of_the_doubt():
+    found = classify_agent(Hit("GET", "SomeNewMailer/0.1", None, 3600.0, HitKind.OPEN))
+    assert found == Classification(AgentClass.HUMAN, "ua:unrecognised", "Other", "other")
+
+
 @pytest.mark.parametrize(
     ("agent_class", "human_triggered"),
     [

@@ -11,6 +11,7 @@
  */
 
 import { apiClient } from './api.js';
+import { beaconUrl, mayCount } from './beacon.js';
 import { defaults, ensureGtag, update } from './consentmode.js';
 import {
   cookieDomains, cookieNames, declaredPresent, deletions, encodeDecision, newestDecision,
@@ -111,6 +112,14 @@ function start(win, doc, script) {
     if (decided) deleteRefused();
     gtag('consent', 'update', update(config.consent_mode, accepted));
     sweep(doc, accepted, doc);
+  }
+
+  let counted = false; // this page view went to the beacon
+
+  function countPageView() {
+    if (counted || !mayCount(current, accepted, signals, config.signals)) return;
+    counted = true;
+    new win.Image().src = beaconUrl(base, site, current.consent_id, win.location.pathname);
   }
 
   function emit(state, receipt) {
@@ -230,6 +239,7 @@ function start(win, doc, script) {
     else memory = state;
     stored = current = state;
     apply(state.choices, true);
+    countPageView();
     showDock();
     if (hadFocus) {
       const settings = dock && dock.querySelector('[data-cy=settings]');
@@ -254,6 +264,7 @@ function start(win, doc, script) {
     if (!promptReason(stored, config, Date.now())) {
       current = stored;
       apply(stored.choices, true);
+      countPageView();
       showDock();
     } else {
       const kept = optOut && !!stored && stored.site === config.site;
