@@ -142,3 +142,41 @@ def test_gpc_then_an_explicit_opt_in_the_explicit_choice_wins_and_carries_the_si
     assert record["action"] == "accept_all"
     assert record["choices"] == {"necessary": True} | {c: True for c in OPTIONAL}
     assert record["gpc"] is True
+
+
+# Every image address the page sets, recorded in the same turn (no race with the network).
+RECORD_IMAGES = """
+window.__images = [];
+const src = Object.getOwnPropertyDescriptor(HTMLImageElement.prototype, "src");
+Object.defineProperty(HTMLImageElement.prototype, "src", {
+  configurable: true,
+  get() { return src.get.call(this); },
+  set(value) { window.__images.push(String(value)); src.set.call(this, value); },
+});
+"""
+
+
+@pytest.mark.parametrize(
+    ("signal", "button", "counted"),
+    [
+        (None, "accept_all", 1),
+        (None, "reject_all", 0),
+        ("gpc", "accept_all", 0),
+        ("dnt", "accept_all", 0),
+    ],
+)
+def test_the_page_view_beacon_counts_only_granted_analytics_without_a_signal(
+    visitor, consentry, signal, button, counted
+):
+    page = visitor(region="DE", signal=signal).page()
+    page.add_init_script(RECORD_IMAGES)
+    banner = Banner(page)
+    beacons = "() => window.__images.filter(u => u.includes('/b/demo.gif')).length"
+    banner.visit(shop(consentry))
+    banner.decide(banner.button(button))
+    assert page.evaluate(beacons) == counted
+
+    with page.expect_response(lambda r: "/config" in r.url):
+        page.reload()
+    expect(banner.settings).to_be_visible()
+    assert page.evaluate(beacons) == counted  # once per page view
