@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import analytics
 import consent
 import pixel
 from consentry import cli, demo, docs, guide, health
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     consent.init_app(app)
     pixel.init_app(app)
+    analytics.init_app(app)
 
     for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)
