@@ -33,9 +33,12 @@ def init_app(app: Flask) -> None:
         headers_enabled=True,
         key_prefix="consentry-privacy",
     )
-    limiter.limit(cfg["PRIVACY_RATE_LIMIT"], methods=["POST"])(portal.submit_request)
     app.extensions["privacy_limiter"] = limiter
     app.register_blueprint(portal.bp)
+    # Flask-Limiter checks a decorated view inside its wrapper: this app's route gets it.
+    app.view_functions["privacy.submit_request"] = limiter.limit(
+        cfg["PRIVACY_RATE_LIMIT"], methods=["POST"]
+    )(portal.submit_request)
     app.register_blueprint(api.bp)
     app.extensions["openapi"].add(openapi.OPERATIONS)
     audit.install()

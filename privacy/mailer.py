@@ -89,7 +89,7 @@ class OutboxMailer:
 
     def send(self, letter: Letter, now: datetime) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
+        name = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:12]}.eml"
         tmp = self.directory / f".{name}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
