@@ -97,8 +97,8 @@ def show_request(request_id: str):
 @require_api_key
 def complete_request(request_id: str):
     """Complete a verified request (a deletion is carried out now) with an optional note."""
+    body = parse_body(CompleteIn)  # first: a bad body is refused whatever the id
     found = _found(request_id)
-    body = parse_body(CompleteIn)
     now = datetime.now(UTC)
     if found.status != "verified":
         raise Conflict(
@@ -120,8 +120,8 @@ def complete_request(request_id: str):
 @require_api_key
 def reject_request(request_id: str):
     """Reject an open request, giving the reason the subject will be told."""
-    found = _found(request_id)
     body = parse_body(RejectIn)
+    found = _found(request_id)
     now = datetime.now(UTC)
     try:
         ledger.move(found, "rejected", _actor(), now, text=body.reason)
