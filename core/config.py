@@ -44,6 +44,7 @@ DEFAULTS = {
     "MAIL_FROM": None,
     # The portal's form per client address; where several workers serve, a shared store.
     "PRIVACY_RATE_LIMIT": "5 per minute;30 per hour",
+    "PRIVACY_ADDRESS_RATE_LIMIT": "5 per hour",  # per address named in the form
     "RATELIMIT_STORAGE_URL": "memory://",
     "PRIVACY_UNVERIFIED_DAYS": 7,
     "PRIVACY_MESSAGE_DAYS": 400,

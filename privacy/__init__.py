@@ -36,9 +36,13 @@ def init_app(app: Flask) -> None:
     app.extensions["privacy_limiter"] = limiter
     app.register_blueprint(portal.bp)
     # Flask-Limiter checks a decorated view inside its wrapper: this app's route gets it.
-    app.view_functions["privacy.submit_request"] = limiter.limit(
-        cfg["PRIVACY_RATE_LIMIT"], methods=["POST"]
-    )(portal.submit_request)
+    # Per client, against floods; per address (as its keyed hash, never the address), so
+    # nobody's mailbox can be filled with links from many clients.
+    view = limiter.limit(cfg["PRIVACY_RATE_LIMIT"], methods=["POST"])(portal.submit_request)
+    view = limiter.limit(
+        cfg["PRIVACY_ADDRESS_RATE_LIMIT"], methods=["POST"], key_func=portal.address_key
+    )(view)
+    app.view_functions["privacy.submit_request"] = view
     app.register_blueprint(api.bp)
     app.extensions["openapi"].add(openapi.OPERATIONS)
     audit.install()

@@ -20,9 +20,11 @@ from sqlalchemy import update
 
 from core.db import db
 from core.times import as_utc
+from privacy.links import LINK_LIFETIME
 from privacy.models import OPEN_STATUSES, AuditEntry, PrivacyRequest, RequestAction
 
 CCPA_DAYS = 45
+
 SUBJECT = "subject"
 SYSTEM = "system"
 
@@ -150,6 +152,30 @@ def claim_download(request: PrivacyRequest, fmt: str, now: datetime) -> bool:
 def commit() -> None:
     """Commit the actions and audit entries added so far."""
     db.session.commit()
+
+
+def rollback() -> None:
+    """Drop what was added since the last commit (a step that failed half-way)."""
+    db.session.rollback()
+
+
+def close_lapsed_exports(now: datetime) -> int:
+    """Complete verified access requests whose export links have lapsed; return how many."""
+    lapsed = db.session.scalars(
+        db.select(PrivacyRequest).where(
+            PrivacyRequest.kind == "access",
+            PrivacyRequest.status == "verified",
+            PrivacyRequest.verified_at < now - LINK_LIFETIME,
+        )
+    ).all()
+    count = 0
+    for request in lapsed:
+        try:
+            move(request, "completed", SYSTEM, now, text="export links lapsed")
+            count += 1
+        except RequestStateError:
+            continue
+    return count
 
 
 def expire_unverified(now: datetime, older_than: timedelta) -> int:

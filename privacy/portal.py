@@ -8,20 +8,24 @@ our cookie.
 
 import hmac
 import json
+import logging
 import secrets
+import smtplib
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from flask import Blueprint, current_app, make_response, render_template, request
 from werkzeug.wrappers import Response
 
-from core.errors import BadRequest
+from core.errors import BadRequest, Unavailable
 from core.times import as_utc
+from pixel import identity
 from privacy import erasure, ledger, links, service
 from privacy.models import PrivacyRequest
 from privacy.texts import KIND_KEYS, LANGUAGES, WORDS, pick_language
 
 bp = Blueprint("privacy", __name__)
+log = logging.getLogger(__name__)
 
 FORM_COOKIE = "consentry_form"
 CONSENT_COOKIE = "consentry"
@@ -96,6 +100,12 @@ def erasure_scope() -> erasure.Scope:
     )
 
 
+def address_key() -> str:
+    """The rate limit's key for the address a form names: its keyed hash."""
+    address = request.form.get("email", "").strip()[: service.MAX_EMAIL]
+    return "address:" + identity.email_hash(current_app.config["SECRET_KEYS"], address)
+
+
 @bp.get("/privacy")
 def show_portal():
     """Show the request form; from the banner's link, with this browser's consent id."""
@@ -116,7 +126,12 @@ def submit_request():
     except service.FormError as e:
         values = {k: request.form.get(k, "") for k in ("kind", "email", "new_email", "consent_id")}
         return _page("privacy/portal.html", 422, error=e.key, field=e.field, values=values)
-    service.submit(new, _outlet(), datetime.now(UTC))
+    try:
+        service.submit(new, _outlet(), datetime.now(UTC))
+    except (OSError, smtplib.SMTPException) as e:
+        ledger.rollback()  # no request without its mail
+        log.error("privacy mail could not be sent: %s", e)
+        raise Unavailable("We could not send the confirmation mail. Please try again later.") from e
     return _page("privacy/sent.html", language=language)
 
 
@@ -178,9 +193,18 @@ def confirm_request(token: str):
         }
         return _page("privacy/done.html", language=found.language, found=found, urls=urls)
     if found.kind == "deletion":
-        erasure.carry_out(
-            found, keys, current_app.extensions["events"], erasure_scope(), ledger.SUBJECT, now
-        )
+        try:
+            erasure.carry_out(
+                found, keys, current_app.extensions["events"], erasure_scope(), ledger.SUBJECT, now
+            )
+        except Exception as e:  # a store is down: the verified request waits for an operator
+            log.error("erasure of request %s failed, left for an operator: %s", found.id, e)
+            ledger.rollback()
+            ledger.note(found.id, "erasure_failed", ledger.SYSTEM, type(e).__name__, now)
+            ledger.commit()
+            deadline = as_utc(found.deadline_at).date().isoformat()
+            message = words["received_by"].format(deadline=deadline)
+            return _page("privacy/done.html", language=found.language, found=found, message=message)
         return _page(
             "privacy/done.html", language=found.language, found=found, message=words["completed"]
         )
@@ -207,11 +231,14 @@ def download_export(token: str):
     found = ledger.find(data.request_id)
     if found is None or found.kind != "access":
         raise _LinkRefused("invalid")
-    if found.status != "verified" or not ledger.claim_download(found, data.format or "json", now):
+    if found.status != "verified":
         raise _LinkRefused("used")
     events = current_app.extensions["events"]
     events.flush(timeout=5)
+    # Built before the link is spent: if a store fails, the link still works later.
     document = service.export(found, current_app.config["SECRET_KEYS"], events.clickhouse, now)
+    if not ledger.claim_download(found, data.format or "json", now):
+        raise _LinkRefused("used")
     ledger.audit("export", ledger.SUBJECT, found.id, {"format": data.format}, now)
     ledger.note(found.id, f"downloaded_{data.format}", ledger.SUBJECT, None, now)
     ledger.commit()

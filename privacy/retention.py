@@ -49,6 +49,7 @@ def run(periods: Periods, now: datetime) -> dict[str, int]:
     removed = {
         "expired_requests": ledger.expire_unverified(now, timedelta(days=periods.unverified_days))
     }
+    removed["lapsed_exports"] = ledger.close_lapsed_exports(now)
     session = db.session
     removed["messages"] = session.execute(
         delete(Message).where(Message.created_at < now - timedelta(days=periods.message_days))

@@ -152,18 +152,21 @@ def test_retention_removes_exactly_what_is_past_its_period(make_app):
                 (now - timedelta(days=6), None, "received"),  # stays
                 (now - timedelta(days=400), now - timedelta(days=366), "completed"),  # goes
                 (now - timedelta(days=400), now - timedelta(days=364), "completed"),  # stays
+                (now - timedelta(days=2), None, "verified"),  # its export lapsed: completed
             ]
         ):
             db.session.add(
                 PrivacyRequest(
                     id=f"{i:032x}", kind="access", status=status, email_hash="h", language="en",
                     created_at=created, deadline_at=created, closed_at=closed,
+                    verified_at=created if status == "verified" else None,
                 )
             )  # fmt: skip
         db.session.commit()
         removed = retention.run(retention.Periods.from_config(app.config), now)
         assert removed == {
             "expired_requests": 1,
+            "lapsed_exports": 1,
             "messages": 1,
             "requests": 1,
             "consent_records": 0,
@@ -175,4 +178,5 @@ def test_retention_removes_exactly_what_is_past_its_period(make_app):
             f"{0:032x}": "expired",
             f"{1:032x}": "received",
             f"{3:032x}": "completed",
+            f"{4:032x}": "completed",
         }

@@ -5,7 +5,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from privacy_support import confirm_token, form_token, seed
+from privacy_support import confirm_token, form_token, free_port, seed
 from sqlalchemy import func, select
 
 from core.db import db
@@ -119,6 +119,30 @@ def test_the_form_is_rate_limited(make_app):
     other.environ_base["REMOTE_ADDR"] = "192.0.2.8"
     form = {"form_token": form_token(other), "kind": "access", "email": "ann@example.com"}
     assert other.post("/privacy", data=form).status_code == 200
+
+
+def test_each_address_is_rate_limited_across_clients(make_app):
+    app = make_app(PRIVACY_RATE_LIMIT="100 per minute", PRIVACY_ADDRESS_RATE_LIMIT="2 per hour")
+    codes = []
+    for n in range(3):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 20}"
+        form = {"form_token": form_token(client), "kind": "access", "email": "Ann@Example.com "}
+        codes.append(client.post("/privacy", data=form).status_code)
+    assert codes == [200, 200, 429]
+    client = app.test_client()
+    form = {"form_token": form_token(client), "kind": "access", "email": "bob@example.org"}
+    assert client.post("/privacy", data=form).status_code == 200
+
+
+def test_a_mail_that_cannot_be_sent_is_a_503_and_writes_nothing(make_app):
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{free_port()}")  # nobody listens there
+    client = app.test_client()
+    form = {"form_token": form_token(client), "kind": "access", "email": "ann@example.com"}
+    response = client.post("/privacy", data=form)
+    assert response.status_code == 503
+    assert "try again later" in response.text
+    assert _rows(app) == (0, 0)
 
 
 def _redis_answers() -> bool:
