@@ -180,3 +180,24 @@ def test_retention_removes_exactly_what_is_past_its_period(make_app):
             f"{3:032x}": "completed",
             f"{4:032x}": "completed",
         }
+
+
+def test_retention_runs_from_the_command_line(make_app):
+    app = make_app()
+    with app.app_context():
+        db.session.add(
+            PrivacyRequest(
+                id="a" * 32, kind="access", status="received", email_hash="h", language="en",
+                created_at=datetime.now(UTC) - timedelta(days=8),
+                deadline_at=datetime.now(UTC), email="x@example.com",
+            )
+        )  # fmt: skip
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert result.exit_code == 0, result.output
+    assert "expired_requests: 1" in result.output
+    with app.app_context():
+        request = db.session.get(PrivacyRequest, "a" * 32)
+        assert request.status == "expired"
+        assert request.email is None
+        assert db.session.scalar(select(func.count()).where(AuditEntry.action == "retention")) == 1

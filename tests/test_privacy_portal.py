@@ -9,6 +9,10 @@ import re
 
 import pytest
 from privacy_support import confirm_token, form_token, seed, smtp_server
+from sqlalchemy import select
+
+from core.db import db
+from privacy.models import AuditEntry
 
 
 @pytest.fixture
@@ -69,6 +73,9 @@ def test_export_holds_exactly_the_subjects_data_and_downloads_once(portal_app, s
     for other in (bob.email, bob.recipient, bob.consent_id, *bob.message_ids):
         assert other not in text
 
+    with portal_app.app_context():
+        audited = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "export"))
+        assert [(a.actor, a.detail) for a in audited] == [("subject", {"format": "json"})]
     again = client.get(json_url)
     assert again.status_code == 409
     assert client.post(path, data={"form_token": token}).status_code == 409
