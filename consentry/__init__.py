@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import analytics
 import consent
 import pixel
 import privacy
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     consent.init_app(app)
     pixel.init_app(app)
+    analytics.init_app(app)
     privacy.init_app(app)  # after the halves: it reads both
 
     for part in (health, docs, guide, demo):

@@ -6,6 +6,7 @@ A wrong setting stops start-up with a ConfigError that names the key and what is
 import logging
 import math
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -53,6 +54,14 @@ DEFAULTS = {
     # On erasure: "keep" the consent records (Art. 7(1) proof, no direct identifier) or
     # "delete" them.
     "PRIVACY_ERASE_CONSENT_RECORDS": "keep",
+    # A ClickHouse cluster (remote_servers) name: tables become Replicated ON CLUSTER, with
+    # Distributed tables over them (events.cluster). None: one server or the embedded engine.
+    "CLICKHOUSE_CLUSTER": None,
+    # Days raw events, their UA/IP columns and (embedded engine) its system logs are kept;
+    # applied by `consentry db upgrade` (events.retention).
+    "EVENT_RETENTION_DAYS": 400,
+    "UA_IP_RETENTION_DAYS": 30,
+    "SYSTEM_LOG_RETENTION_DAYS": 30,
 }
 
 ERASE_CONSENT_RECORDS = ("keep", "delete")
@@ -75,7 +84,14 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         app.config.update(test_config)
     cfg = app.config
     # Plain values first: a wrong one stops start-up before anything is written to disk.
-    for key in ("SPOOL_MAX_BYTES", "SHIP_BATCH", "MAX_CONTENT_LENGTH"):
+    for key in (
+        "SPOOL_MAX_BYTES",
+        "SHIP_BATCH",
+        "MAX_CONTENT_LENGTH",
+        "EVENT_RETENTION_DAYS",
+        "UA_IP_RETENTION_DAYS",
+        "SYSTEM_LOG_RETENTION_DAYS",
+    ):
         cfg[key] = _whole(key, cfg[key])
     cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
     for key in ("PRIVACY_UNVERIFIED_DAYS", "PRIVACY_MESSAGE_DAYS", "PRIVACY_REQUEST_YEARS"):
@@ -110,6 +126,9 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     cfg["SQLALCHEMY_DATABASE_URI"] = _database_url(cfg["DATABASE_URL"])
     cfg["CLICKHOUSE_URL"] = cfg["CLICKHOUSE_URL"] or f"chdb://{data_dir / 'clickhouse'}"
     _check_clickhouse_url(cfg["CLICKHOUSE_URL"])
+    cluster = cfg["CLICKHOUSE_CLUSTER"] = cfg["CLICKHOUSE_CLUSTER"] or None
+    if cluster is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(cluster)):
+        raise ConfigError(f"CONSENTRY_CLICKHOUSE_CLUSTER: not a cluster name: {cluster!r}")
 
     cfg["SECRET_KEYS"] = _secret_keys(cfg["SECRET_KEYS"], data_dir)
     # No Flask SECRET_KEY: nothing uses Flask's cookie session, which would otherwise

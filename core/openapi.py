@@ -81,6 +81,8 @@ class Op:
     also: dict[int, str] = field(default_factory=dict)  # statuses answered with `answer` too
     auth: bool = False
     conditional: bool = False  # sends an ETag; a matching If-None-Match answers 304
+    # Other media types the success answer may come as (e.g. text/csv), by type: schema.
+    media: dict[str, dict] = field(default_factory=dict)
     body_limit: int | None = None  # bytes, when the view allows more than MAX_CONTENT_LENGTH
 
     def __post_init__(self):
@@ -172,6 +174,8 @@ def _operation(op: Op, refs: dict) -> dict:
         ok["headers"] = headers
     if op.answer is not None:
         ok["content"] = _json(refs[op.answer])
+    if op.media:
+        ok["content"] = ok.get("content", {}) | {t: {"schema": m} for t, m in op.media.items()}
     if op.links:
         ok["links"] = op.links
     responses = {str(op.status): ok}

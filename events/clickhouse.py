@@ -154,12 +154,14 @@ class ClickHouseStore:
         finally:
             self._lock.release()
 
-    def create_database(self) -> None:
-        """Create the database named in the URL if it does not exist."""
+    def create_database(self, cluster: str | None = None) -> None:
+        """Create the database named in the URL if it does not exist (on every node of
+        ``cluster`` if named)."""
+        on_cluster = f" ON CLUSTER `{cluster}`" if cluster else ""
         with self._lock:
             client = self._connect(None)
             try:
-                client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+                client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`{on_cluster}")
             finally:
                 client.close()
 

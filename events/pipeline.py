@@ -25,6 +25,7 @@ from events.clickhouse import ClickHouseStore, canonical_id, split_database, sto
 from events.errors import SpoolFull
 from events.periodic import PeriodicTasks, Task
 from events.protocols import DropReason
+from events.retention import Retention, apply_retention
 from events.shipper import Shipper
 from events.spool import MAX_LINE_BYTES, TABLE_RE, SpoolWriter
 
@@ -34,6 +35,7 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
 FLUSH_PAUSE_FIRST, FLUSH_PAUSE_CAP = 0.05, 1.0
 STOP_GRACE = 0.1
 DROPS_TABLE = "dropped_hits"
+DEFAULT_RETENTION = Retention()
 
 
 def _now() -> str:
@@ -53,9 +55,13 @@ class Pipeline:
         interval: float = 1.0,
         batch: int = 10_000,
         flush_seconds: float = 10.0,
+        cluster: str | None = None,
+        retention: Retention = DEFAULT_RETENTION,
     ):
         self.root = Path(data_dir) / "spool"
         self.schema_dir = Path(schema_dir)
+        self.cluster = cluster
+        self.retention = retention
         self.max_bytes = max_bytes
         self.interval = interval
         self.batch = batch
@@ -226,8 +232,12 @@ class Pipeline:
         return self._shipper.shipped_events
 
     def upgrade_schema(self) -> list[str]:
-        """Apply pending ClickHouse migrations; return the names applied."""
-        return schema.upgrade(self.clickhouse, self.schema_dir)
+        """Apply pending ClickHouse migrations and the configured retention; return the
+        names of the migrations applied."""
+        applied = schema.upgrade(self.clickhouse, self.schema_dir, self.cluster)
+        for statement in apply_retention(self.clickhouse, self.retention, self.cluster):
+            log.info("retention: %s", statement)
+        return applied
 
     def _append(self, table: str, row: dict[str, Any]) -> None:
         if table not in self._tables:
@@ -347,6 +357,12 @@ class EventPipeline:
             interval=cfg["SHIP_INTERVAL"],
             batch=cfg["SHIP_BATCH"],
             flush_seconds=cfg["SHUTDOWN_FLUSH_SECONDS"],
+            cluster=cfg.get("CLICKHOUSE_CLUSTER"),
+            retention=Retention(
+                cfg.get("EVENT_RETENTION_DAYS", Retention.events_days),
+                cfg.get("UA_IP_RETENTION_DAYS", Retention.ua_ip_days),
+                cfg.get("SYSTEM_LOG_RETENTION_DAYS", Retention.system_log_days),
+            ),
         )
         app.extensions["events"] = pipeline
         return pipeline

@@ -1,4 +1,12 @@
-"""The ClickHouse schema history: numbered .sql files applied once, in order, and recorded."""
+"""The ClickHouse schema history: numbered .sql files applied once, in order, and recorded.
+
+The runner adds two things to what a file says. A materialized view only sees rows
+inserted after it exists, so each ``CREATE MATERIALIZED VIEW … TO target AS SELECT …`` is
+followed by ``INSERT INTO target SELECT …`` (the same SELECT): the rows already stored are
+rolled up too. Rollups count uniqExact states, so rows the view and the back-fill both see
+are still counted once. With a cluster name, every statement is rewritten by
+:mod:`events.cluster` (replicated local tables ``ON CLUSTER``, Distributed tables over them).
+"""
 
 import hashlib
 import logging
@@ -7,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from events.clickhouse import ClickHouseStore
+from events.cluster import for_cluster
 from events.errors import SchemaError
 
 log = logging.getLogger(__name__)
@@ -14,6 +23,11 @@ log = logging.getLogger(__name__)
 _FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql\Z")
 # Statements end with ";" at the end of a line, so a ";" inside a line or string is safe.
 _STATEMENT_END_RE = re.compile(r";[ \t]*$", re.MULTILINE)
+_CREATE_TABLE_RE = re.compile(r"\ACREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
+_VIEW_RE = re.compile(
+    r"\ACREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+\s+TO\s+(\w+)\s+AS\s+",
+    re.IGNORECASE,
+)
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -36,9 +50,33 @@ class Migration:
 
     @property
     def statements(self) -> list[str]:
-        """Split the file into statements, leaving out comment-only pieces."""
-        pieces = (p.strip() for p in _STATEMENT_END_RE.split(self.sql))
-        return [p for p in pieces if any(_is_code(line) for line in p.splitlines())]
+        """Split the file into statements, without the comment lines that lead them."""
+        statements = []
+        for piece in _STATEMENT_END_RE.split(self.sql):
+            lines = piece.strip().splitlines()
+            while lines and not _is_code(lines[0]):
+                lines.pop(0)
+            if lines:
+                statements.append("\n".join(lines))
+        return statements
+
+    @property
+    def tables(self) -> set[str]:
+        """The tables this migration creates."""
+        return {m[1] for m in map(_CREATE_TABLE_RE.match, self.statements) if m}
+
+    def plan(self, cluster: str | None = None, tables: frozenset[str] = frozenset()) -> list[str]:
+        """The statements to run: the file's, each view followed by its back-fill.
+
+        With ``cluster``, rewritten for it; ``tables`` names every table the history
+        creates (views read the local parts of those).
+        """
+        planned = []
+        for statement in self.statements:
+            planned += for_cluster(statement, cluster, tables) if cluster else [statement]
+            if view := _VIEW_RE.match(statement):
+                planned.append(f"INSERT INTO {view[1]}\n{statement[view.end() :]}")
+        return planned
 
 
 def _is_code(line: str) -> bool:
@@ -63,11 +101,19 @@ def load_migrations(schema_dir: Path) -> list[Migration]:
     return migrations
 
 
-def upgrade(store: ClickHouseStore, schema_dir: Path) -> list[str]:
-    """Apply the migrations not applied yet; return their names."""
+def all_tables(migrations: list[Migration]) -> frozenset[str]:
+    """Every table a schema history creates, its own history table included."""
+    return frozenset({"schema_migrations"}.union(*(m.tables for m in migrations)))
+
+
+def upgrade(store: ClickHouseStore, schema_dir: Path, cluster: str | None = None) -> list[str]:
+    """Apply the migrations not applied yet (for ``cluster`` if named); return their names."""
     migrations = load_migrations(schema_dir)
-    store.create_database()
-    store.command(HISTORY_DDL)
+    tables = all_tables(migrations)
+    store.create_database(cluster)
+    history = [HISTORY_DDL.strip()]
+    for statement in for_cluster(history[0], cluster, tables) if cluster else history:
+        store.command(statement)
     applied = {
         version: (name, checksum)
         for version, name, checksum in store.query(
@@ -87,7 +133,7 @@ def upgrade(store: ClickHouseStore, schema_dir: Path) -> list[str]:
     for migration in migrations:
         if migration.version in applied:
             continue
-        for statement in migration.statements:
+        for statement in migration.plan(cluster, tables):
             store.command(statement)
         store.command(
             "INSERT INTO schema_migrations SELECT {v:UInt32}, {n:String}, {c:String}, now64(3)",

@@ -163,6 +163,9 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         "0001_consent_events",
         "0002_dropped_hits",
         "0003_email_events",
+        "0004_consent_rollups",
+        "0005_email_rollups",
+        "0006_page_views_and_reclassified",
     ]
     assert pipeline.upgrade_schema() == []
     rows = pipeline.clickhouse.query(
@@ -172,6 +175,9 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         (1, "0001_consent_events", 64),
         (2, "0002_dropped_hits", 64),
         (3, "0003_email_events", 64),
+        (4, "0004_consent_rollups", 64),
+        (5, "0005_email_rollups", 64),
+        (6, "0006_page_views_and_reclassified", 64),
     ]
 
 

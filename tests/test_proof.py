@@ -342,7 +342,14 @@ def test_db_upgrade_migrates_both_stores_and_syncs_sites(app, runner, tmp_path):
         applied = app.extensions["events"].clickhouse.query(
             "SELECT name FROM schema_migrations ORDER BY version"
         )
-    assert applied == [("0001_consent_events",), ("0002_dropped_hits",), ("0003_email_events",)]
+    assert applied == [
+        ("0001_consent_events",),
+        ("0002_dropped_hits",),
+        ("0003_email_events",),
+        ("0004_consent_rollups",),
+        ("0005_email_rollups",),
+        ("0006_page_views_and_reclassified",),
+    ]
 
 
 def test_sqlite_syncs_every_commit_to_disk(tmp_path):
