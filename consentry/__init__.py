@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import analytics
 import consent
 import pixel
+import privacy
 from consentry import cli, demo, docs, guide, health
 from core.config import load_config
 from core.db import db, migrate
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     consent.init_app(app)
     pixel.init_app(app)
     analytics.init_app(app)
+    privacy.init_app(app)  # after the halves: it reads both
 
     for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)

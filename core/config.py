@@ -39,6 +39,21 @@ DEFAULTS = {
     # "required" a recipient whose consent is unknown is counted only in aggregate (an
     # anonymous pixel); with "not_required" they are tracked individually until they deny.
     "EMAIL_TRACKING_CONSENT": "required",
+    # Privacy operations (docs/privacy.md). Mail goes over SMTP when set, else to an outbox
+    # folder in the data dir; the sender defaults to privacy@ the public URL's host.
+    "SMTP_URL": None,
+    "MAIL_FROM": None,
+    # The portal's form per client address; where several workers serve, a shared store.
+    "PRIVACY_RATE_LIMIT": "5 per minute;30 per hour",
+    "PRIVACY_ADDRESS_RATE_LIMIT": "5 per hour",  # per address named in the form
+    "RATELIMIT_STORAGE_URL": "memory://",
+    "PRIVACY_UNVERIFIED_DAYS": 7,
+    "PRIVACY_MESSAGE_DAYS": 400,
+    "PRIVACY_REQUEST_YEARS": 3,
+    "PRIVACY_CONSENT_RECORD_YEARS": 0,  # 0: kept (pruning breaks a site's hash chain)
+    # On erasure: "keep" the consent records (Art. 7(1) proof, no direct identifier) or
+    # "delete" them.
+    "PRIVACY_ERASE_CONSENT_RECORDS": "keep",
     # A ClickHouse cluster (remote_servers) name: tables become Replicated ON CLUSTER, with
     # Distributed tables over them (events.cluster). None: one server or the embedded engine.
     "CLICKHOUSE_CLUSTER": None,
@@ -48,6 +63,8 @@ DEFAULTS = {
     "UA_IP_RETENTION_DAYS": 30,
     "SYSTEM_LOG_RETENTION_DAYS": 30,
 }
+
+ERASE_CONSENT_RECORDS = ("keep", "delete")
 
 EMAIL_TRACKING_CONSENT = ("required", "not_required")
 
@@ -77,6 +94,19 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     ):
         cfg[key] = _whole(key, cfg[key])
     cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
+    for key in ("PRIVACY_UNVERIFIED_DAYS", "PRIVACY_MESSAGE_DAYS", "PRIVACY_REQUEST_YEARS"):
+        cfg[key] = _whole(key, cfg[key])
+    cfg["PRIVACY_CONSENT_RECORD_YEARS"] = _count(
+        "PRIVACY_CONSENT_RECORD_YEARS", cfg["PRIVACY_CONSENT_RECORD_YEARS"]
+    )
+    if cfg["PRIVACY_ERASE_CONSENT_RECORDS"] not in ERASE_CONSENT_RECORDS:
+        raise ConfigError(
+            "CONSENTRY_PRIVACY_ERASE_CONSENT_RECORDS: must be keep or delete, "
+            f"got {cfg['PRIVACY_ERASE_CONSENT_RECORDS']!r}"
+        )
+    smtp = cfg["SMTP_URL"]
+    if smtp and not str(smtp).startswith(("smtp://", "smtps://")):
+        raise ConfigError("CONSENTRY_SMTP_URL: must start with smtp:// or smtps://")
     for key in (
         "SHIP_INTERVAL",
         "SHUTDOWN_FLUSH_SECONDS",

@@ -35,6 +35,9 @@ FLASK_ONLY = {
     "/c/<path:token>",
     "/c/",
     "/b/<path:site>.gif",
+    "/privacy",
+    "/privacy/verify/<token>",
+    "/privacy/export/<token>",
 }
 # The demo's Email tab and the calls its own page makes (consentry.demo_email): not the API.
 DEMO_ONLY = {"/demo/email", "/demo/email/mint", "/demo/email/recipient", "/demo/email/events"}
@@ -227,6 +230,13 @@ def test_the_config_answers_a_current_etag_with_the_documented_304(client):
     )
 
 
+# Operations on a privacy request the example names; the body is checked before the id.
+ON_A_STORED_REQUEST = {
+    "/api/v1/privacy/requests/{request_id}/complete",
+    "/api/v1/privacy/requests/{request_id}/reject",
+}
+
+
 def test_every_request_body_has_an_example_the_server_accepts(app, client):
     doc = _doc(client)
     with app.app_context():
@@ -251,6 +261,9 @@ def test_every_request_body_has_an_example_the_server_accepts(app, client):
                 | ({"Authorization": f"Bearer {key}"} if operation.get("security") else {}),
             )
             success = next(code for code in operation["responses"] if code.startswith("2"))
+            if path in ON_A_STORED_REQUEST:
+                # The example request does not exist here: past the body's checks, 404 says so.
+                success = "404"
             assert str(response.status_code) == success, (path, response.get_data(as_text=True))
         bodies += 1
     assert bodies >= 3
