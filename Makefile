@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run test lint format bench mutate clean
+.PHONY: install run test lint format js js-check bench mutate clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -32,8 +32,29 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint js-check
 	$(BIN)/pytest --cov
+
+# The banner script: static/js/src/*.js bundled by esbuild (pinned in package-lock.json) into
+# static/js/consent.js, which is committed so that `make run` needs no Node.
+ESBUILD := node_modules/.bin/esbuild
+BUNDLE_FLAGS := static/js/src/main.js --bundle --minify --format=iife --target=es2019 \
+	--charset=utf8 --legal-comments=none --log-level=warning
+
+$(ESBUILD): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+js: $(ESBUILD)
+	$(ESBUILD) $(BUNDLE_FLAGS) --outfile=static/js/consent.js
+
+# Fails when the committed bundle is not what the sources build (edit, then `make js`).
+js-check: $(ESBUILD)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(ESBUILD) $(BUNDLE_FLAGS) --outfile="$$tmp/consent.js" && \
+	cmp -s "$$tmp/consent.js" static/js/consent.js || \
+	{ echo "static/js/consent.js is stale: run 'make js' and commit it"; exit 1; }
+	node --test --test-reporter=dot static/js/test/
 
 bench: install
 	$(BIN)/python -m bench.shipper
@@ -50,4 +71,4 @@ mutate: install
 	$(BIN)/python tests/mutmut_report.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage node_modules

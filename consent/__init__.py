@@ -6,15 +6,16 @@ email half.
 
 from flask import Flask
 
-from consent import api, cli, openapi, pages, reconcile
+from consent import api, banner, cli, openapi, pages, reconcile
 from consent.sites import load_sites
 
 
 def init_app(app: Flask) -> None:
-    """Load the sites file and add the consent API, pages, operations and commands."""
+    """Load the sites file and add the consent API, pages, banner script and commands."""
     app.extensions["sites"] = load_sites(app.config["SITES_FILE"])
-    for blueprint in (api.bp, pages.bp):
+    for blueprint in (api.bp, pages.bp, banner.bp):
         app.register_blueprint(blueprint)
     app.extensions["openapi"].add(openapi.OPERATIONS)
+    app.extensions["openapi"].add(banner.OPERATIONS)
     app.cli.add_command(cli.sites_cli)
     reconcile.install(app)

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
 from consent import chain, cors, idempotency, records
+from consent.consent_cookie import decision_cookie, same_host
 from consent.models import ConsentRecord, NewRecord
 from consent.receipts import issue_receipt, mismatches, read_receipt
 from consent.regions import region_code, resolve_region
@@ -25,7 +26,7 @@ from consent.schemas import (
     RecordOut,
 )
 from consent.signals import read_signals
-from consent.site_config import pick_language, resolve_config
+from consent.site_config import COOKIE_NAME, pick_language, resolve_config
 from consent.sites import Site
 from core.auth import require_api_key
 from core.errors import BadRequest, NotFound
@@ -129,10 +130,29 @@ def create_consent():
     origin = cors.check_origin(site)
     retry = idempotency.request_key(key, decision) if key is not None else None
     decided = records.record_decision(site, decision, _visit(site, origin), _events(), retry)
-    response = _json(_decision_out(decided.record), 201)
+    answer = _decision_out(decided.record)
+    response = _json(answer, 201)
     if decided.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if origin is not None and same_host(origin, request.host):
+        secure = request.is_secure or origin.startswith("https://")
+        _set_consent_cookie(response, site, answer, secure)
     return response
+
+
+def _set_consent_cookie(response, site: Site, answer: DecisionOut, secure: bool) -> None:
+    """Set the visitor's ``consentry`` cookie (a page on this host: see consent_cookie)."""
+    cookie = decision_cookie(site.id, answer, site.cookie_domain, secure, datetime.now(UTC))
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie.value,
+        max_age=cookie.max_age,
+        path="/",
+        domain=cookie.domain,
+        secure=cookie.secure,
+        httponly=False,  # the banner reads it
+        samesite="Lax",
+    )
 
 
 @bp.get("/consents/<consent_id>")

@@ -69,6 +69,20 @@ REPLAYED = {
         "`true` when this answers a retry: nothing was written", required=False, const="true"
     )
 }
+# Only for a page on the API's own host: a cookie set by the server escapes Safari's 7-day
+# cap on cookies written by script (consent.consent_cookie).
+CONSENT_COOKIE = {
+    "Set-Cookie": header(
+        "Sent only when the request's `Origin` is on this API's own host (a same-site "
+        "page): `consentry=<encodeURIComponent(JSON.stringify({consent_id, site, choices, "
+        "lifetime, policy_version, timestamp}))>; Path=/; SameSite=Lax`, with `Secure` on "
+        "https, `Domain` when the site sets `cookie_domain`, and `Max-Age` (and `Expires`) "
+        "until `expires_at` for a persistent decision (none: a session cookie). A replayed "
+        "answer sets the same cookie again. Never `HttpOnly`: the banner reads it.",
+        required=False,
+        pattern=r"^consentry=[^;\s]+; ",
+    )
+}
 CACHED_CONFIG = {
     "Cache-Control": header(
         "Cached privately, revalidated with the ETag on every use", pattern=r"\bno-cache\b"
@@ -135,7 +149,7 @@ OPERATIONS = [
        "and a category left out as refused.",
        parameters=(ORIGIN, IDEMPOTENCY_KEY, *SIGNALS), body=s.DecisionIn,
        example=DECISION_EXAMPLE, status=201, answer=s.DecisionOut,
-       headers=NO_STORE | REPLAYED, links=DECISION_LINKS,
+       headers=NO_STORE | REPLAYED | CONSENT_COOKIE, links=DECISION_LINKS,
        errors=BAD_JSON | BODY_REFUSED | ORIGIN_REFUSED | NO_SITE | SPOOL_FULL | {
            409: "The site's policy version changed since the banner loaded",
            400: "Malformed JSON, a key given twice, or a malformed `Idempotency-Key`",

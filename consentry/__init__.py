@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import analytics
 import consent
 import pixel
-from consentry import cli, demo, docs, health
+from consentry import cli, demo, docs, guide, health
 from core.config import load_config
 from core.db import db, migrate
 from core.errors import register_error_handlers
@@ -67,7 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     pixel.init_app(app)
     analytics.init_app(app)
 
-    for part in (health, docs, demo):
+    for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)
         app.extensions["openapi"].add(getattr(part, "OPERATIONS", []))
     cli.register(app)

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, request
 from core import jsoncodec
 from core.auth import require_api_key
 from core.db import write_transaction
-from core.errors import NotFound
+from core.errors import BadRequest, NotFound
 from core.requests import parse_body
 from core.times import api_time
 from events import SpoolFull
@@ -16,7 +16,15 @@ from pixel import render as rendering
 from pixel import tokens
 from pixel.messages import Mailing, Minted, mint
 from pixel.recipients import Addressee, set_tracking
-from pixel.schemas import MAX_BATCH, BatchIn, MessageIn, RenderIn, TrackingIn
+from pixel.schemas import (
+    MAX_BATCH,
+    MAX_RECIPIENT_ID,
+    RECIPIENT_ID_RE,
+    BatchIn,
+    MessageIn,
+    RenderIn,
+    TrackingIn,
+)
 
 bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 
@@ -34,6 +42,16 @@ def _site(site_id: str | None) -> str:
     if site_id not in sites:
         raise NotFound(f"no site {site_id!r}", code="unknown_site")
     return site_id
+
+
+def _recipient_id(value: str) -> str:
+    if not 1 <= len(value) <= MAX_RECIPIENT_ID or not RECIPIENT_ID_RE.fullmatch(value):
+        raise BadRequest(
+            f"a recipient id is 1 to {MAX_RECIPIENT_ID} characters, none of them control "
+            "characters",
+            code="invalid_recipient",
+        )
+    return value
 
 
 def _mint(body: MessageIn | BatchIn, addressees: list[Addressee]) -> tuple[Mailing, list[Minted]]:
@@ -141,6 +159,7 @@ def render_message():
 @require_api_key
 def set_recipient_tracking(recipient: str):
     """Set whether a recipient's opens and clicks may be tracked (applies to mail already sent)."""
+    external_id = _recipient_id(recipient)
     body = parse_body(TrackingIn)
     site = _site(request.args.get("site"))
     events = current_app.extensions["events"]
@@ -149,7 +168,7 @@ def set_recipient_tracking(recipient: str):
     now = datetime.now(UTC)
     with write_transaction() as conn:
         state, event = set_tracking(
-            conn, current_app.config["SECRET_KEYS"], site, recipient, body.consent, "api", now
+            conn, current_app.config["SECRET_KEYS"], site, external_id, body.consent, "api", now
         )
     if event is not None:
         events.emit("email_events", event)

@@ -52,8 +52,8 @@ RECIPIENT = parameter(
     "path",
     "The sending system's id for the recipient.",
     example="crm-4711",
-    maxLength=255,
-    pattern=r"^[^\x00-\x1f\x7f]+$",
+    maxLength=s.MAX_RECIPIENT_ID,
+    pattern=s.TEXT,
 )
 SITE = parameter(
     "site", "query", "The recipient's site; default: the first of the sites file.", example="demo"
@@ -86,5 +86,8 @@ OPERATIONS = [
        "returns to the install's default. An unknown recipient is added.",
        parameters=(RECIPIENT, SITE), body=s.TrackingIn, example={"consent": "denied"},
        answer=s.TrackingOut, headers=NO_STORE, auth=True,
-       errors=BAD_JSON | BODY_REFUSED | NO_SITE | SPOOL_FULL),
+       errors=BAD_JSON | BODY_REFUSED | NO_SITE | SPOOL_FULL | {
+           400: "Malformed JSON, a key given twice, or a recipient id over 255 characters "
+                "or with control characters",
+       }),
 ]  # fmt: skip

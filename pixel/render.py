@@ -77,10 +77,12 @@ class _Finder(HTMLParser):
     def __init__(self, html: str, unsubscribe_url: str):
         super().__init__(convert_charrefs=True)
         self._unsubscribe_url = unsubscribe_url
+        # getpos() answers (line, column); lines end at "\n" only, as the parser counts them.
         self._line_starts = [0]
-        for index, char in enumerate(html):
-            if char == "\n":
-                self._line_starts.append(index + 1)
+        at = html.find("\n")
+        while at != -1:
+            self._line_starts.append(at + 1)
+            at = html.find("\n", at + 1)
         self.links: list[tuple[int, int, str]] = []  # (start, end, URL) of each href value
         self.body_end: int | None = None
 

@@ -5,6 +5,7 @@ would cost more than minting it) in the shape the ``Out`` models document; the
 schemathesis run holds the two together.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -18,9 +19,11 @@ SITE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 LIST_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 MAX_BATCH = 10_000
 # Visible text: no control characters (NUL included), which no id or name needs.
-_TEXT = r"^[^\x00-\x1f\x7f]+$"
-Campaign = Annotated[str, Field(min_length=1, max_length=200, pattern=_TEXT)]
-RecipientId = Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)]
+TEXT = r"^[^\x00-\x1f\x7f]+$"
+RECIPIENT_ID_RE = re.compile(TEXT[1:-1])
+MAX_RECIPIENT_ID = 255
+Campaign = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT)]
+RecipientId = Annotated[str, Field(min_length=1, max_length=MAX_RECIPIENT_ID, pattern=TEXT)]
 # One "@" with something on each side and no spaces: whether it delivers is the sender's
 # business; the address is only stored (masked display) and hashed (suppression).
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]

@@ -64,7 +64,7 @@ def read_click(keys: list[str], token: str) -> Click | None:
     if not isinstance(data, list) or len(data) != 2 or not _is_message_id(data[0]):
         return None
     target = data[1]
-    if isinstance(target, str) and target.startswith(("http://", "https://")):
+    if isinstance(target, str) and target[:8].lower().startswith(("http://", "https://")):
         return Click(data[0], target)
     # bool is an int: only the exact marker counts, and only as an int.
     if type(target) is int and target == HONEYPOT:
