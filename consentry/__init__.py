@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import analytics
 import consent
+import dashboard
 import pixel
 from consentry import cli, demo, docs, guide, health
 from core.config import load_config
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     consent.init_app(app)
     pixel.init_app(app)
     analytics.init_app(app)
+    dashboard.init_app(app)
 
     for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)
