@@ -43,7 +43,7 @@ WORDS = {
         session_explained="A session cookie is deleted when you close your browser.",
         persistent_explained="A persistent cookie stays on your device for the duration "
         "shown, or until you delete it.",
-        wildcard_explained="A name ending in * stands for every cookie whose name begins that way.",
+        wildcard_explained="In a name, * stands for any run of characters.",
         name="Name",
         provider="Provider",
         purpose="Purpose",
@@ -68,8 +68,7 @@ WORDS = {
         session_explained="Ein Sitzungs-Cookie wird gelöscht, wenn Sie Ihren Browser schließen.",
         persistent_explained="Ein dauerhaftes Cookie bleibt für die angegebene Dauer auf "
         "Ihrem Gerät oder bis Sie es löschen.",
-        wildcard_explained="Ein Name, der auf * endet, steht für alle Cookies, deren Name so "
-        "beginnt.",
+        wildcard_explained="In einem Namen steht * für beliebige Zeichen.",
         name="Name",
         provider="Anbieter",
         purpose="Zweck",
@@ -95,8 +94,7 @@ WORDS = {
         session_explained="Un cookie de session est supprimé à la fermeture de votre navigateur.",
         persistent_explained="Un cookie persistant reste sur votre appareil pendant la durée "
         "indiquée, ou jusqu'à ce que vous le supprimiez.",
-        wildcard_explained="Un nom terminé par * désigne tous les cookies dont le nom commence "
-        "ainsi.",
+        wildcard_explained="Dans un nom, * remplace n'importe quelle suite de caractères.",
         name="Nom",
         provider="Fournisseur",
         purpose="Finalité",
@@ -121,8 +119,7 @@ WORDS = {
         session_explained="Una cookie de sesión se elimina al cerrar el navegador.",
         persistent_explained="Una cookie persistente permanece en tu dispositivo durante el "
         "tiempo indicado o hasta que la elimines.",
-        wildcard_explained="Un nombre que termina en * representa todas las cookies cuyo "
-        "nombre empieza así.",
+        wildcard_explained="En un nombre, * representa cualquier secuencia de caracteres.",
         name="Nombre",
         provider="Proveedor",
         purpose="Finalidad",
@@ -147,8 +144,7 @@ WORDS = {
         session_explained="Un cookie di sessione viene eliminato quando chiudi il browser.",
         persistent_explained="Un cookie persistente resta sul tuo dispositivo per la durata "
         "indicata o finché non lo elimini.",
-        wildcard_explained="Un nome che termina con * indica tutti i cookie il cui nome inizia "
-        "così.",
+        wildcard_explained="In un nome, * sta per qualsiasi sequenza di caratteri.",
         name="Nome",
         provider="Fornitore",
         purpose="Finalità",
@@ -173,8 +169,7 @@ WORDS = {
         session_explained="Een sessiecookie wordt verwijderd wanneer u uw browser sluit.",
         persistent_explained="Een blijvende cookie blijft gedurende de vermelde duur op uw "
         "apparaat staan, of totdat u hem verwijdert.",
-        wildcard_explained="Een naam die eindigt op * staat voor alle cookies waarvan de naam "
-        "zo begint.",
+        wildcard_explained="In een naam staat * voor willekeurige tekens.",
         name="Naam",
         provider="Aanbieder",
         purpose="Doel",

@@ -160,7 +160,7 @@
   }
 
   document.addEventListener("consentry:change", onChange);
-  // consent.js answers get() once its config is loaded; it says so with consentry:ready.
+  // consent.js publishes window.Consentry once its config is applied: consentry:ready.
   document.addEventListener("consentry:ready", function () { connect(); });
   document.addEventListener("demo:ran", showCookies);
   window.addEventListener("message", onFrameMessage);
@@ -178,14 +178,25 @@
     });
   });
 
+  /* Whether consent.js itself failed to arrive (its resource entry says so). */
+  function bundleFailed() {
+    var script = document.querySelector('script[data-site][src$="consent.js"]');
+    var entry = script && performance.getEntriesByName(script.src)[0];
+    if (!entry) return true;
+    var status = entry.responseStatus; // 0: no answer (this origin's own file is never opaque)
+    return status !== undefined && (status === 0 || status >= 400);
+  }
+
   showReceipt(null);
   watchBeacon();
   if (!connect()) {
-    // consent.js comes first and is deferred too, so it is late only if it failed to load.
+    // window.Consentry appears once the site config is applied (consentry:ready).
     showBanner("waiting", "loading\u2026");
     showDecision(null);
     window.addEventListener("load", function () {
-      if (!connect()) showBanner("blocked", "not loaded \u2014 GET /consent.js failed");
+      if (!window.Consentry && bundleFailed()) {
+        showBanner("blocked", "not loaded \u2014 GET /consent.js failed");
+      }
     });
   }
 })();
