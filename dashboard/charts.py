@@ -7,6 +7,7 @@ page prints the same numbers in a table beside it. Shares are 0..1; None is "no 
 """
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 48, 150, 16, 40  # room for the axis, the end labels, the days
+LABEL_WIDTH = 48  # px an x label ("30 Nov", "day 12") needs with a gap
 
 
 @dataclass(frozen=True)
@@ -58,21 +60,27 @@ def _svg(title: str, desc: str, body: list[str], height: int = HEIGHT) -> Markup
 
 def _y_axis(plot_width: float, plot_height: float, top: float) -> list[str]:
     marks = []
-    for tick in (0, 0.25, 0.5, 0.75, 1):
-        y = TOP + plot_height * (1 - tick)
-        label = percent(tick * top, 0)
+    step = _tick_step(top)
+    for n in range(round(top / step) + 1):
+        y = TOP + plot_height * (1 - n * step / top)
         marks.append(
             f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_width}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>'
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{percent(n * step, 0)}</text>"
         )
     return marks
 
 
+def _tick_step(top: float) -> float:
+    return 0.05 if top <= 0.2 else 0.1 if top <= 0.5 else 0.2 if top < 1 else 0.25
+
+
 def _nice_top(values: Sequence[float | None]) -> float:
-    """The y axis' top: the next 10 % step above the largest share (at least 10 %)."""
+    """The y axis' top: the next tick above the largest share (at least 10 %)."""
     largest = max((v for v in values if v is not None), default=0.0)
-    steps = min(10, int(largest * 10 + 0.999999) or 1)
-    return steps / 10
+    top = max(math.ceil(largest * 10 - 1e-9) / 10, 0.1)
+    step = _tick_step(top)
+    return min(math.ceil(top / step - 1e-9) * step, 1.0)
 
 
 def line_chart(title: str, desc: str, x_labels: Sequence[str], series: Sequence[Series]) -> Markup:
@@ -81,7 +89,7 @@ def line_chart(title: str, desc: str, x_labels: Sequence[str], series: Sequence[
     top = _nice_top([v for s in series for v in s.values])
     step = plot_w / max(len(x_labels) - 1, 1)
     body = _y_axis(plot_w, plot_h, top)
-    every = max(1, len(x_labels) // 10)
+    every = math.ceil(LABEL_WIDTH / step) if len(x_labels) > 1 else 1
     for i, label in enumerate(x_labels):
         if i % every == 0 or i == len(x_labels) - 1:
             body.append(
@@ -125,7 +133,7 @@ def stacked_bars(
         '<line x1="0" y1="0" x2="0" y2="6" class="hatch-line"/></pattern></defs>',
         *_y_axis(plot_w, plot_h, 1.0),
     ]
-    every = max(1, len(x_labels) // 8)
+    every = math.ceil(LABEL_WIDTH / slot)  # a label per bar while they fit side by side
     for i, label in enumerate(x_labels):
         total = sum(seg.counts[i] for seg in segments)
         x = LEFT + i * slot + (slot - width) / 2
@@ -162,7 +170,7 @@ def bar_list(title: str, desc: str, bars: Sequence[tuple[str, float | None, str]
     """Horizontal bars, one per (label, share, detail), each labelled with its value."""
     row, label_w = 30, 130
     height = TOP + row * max(len(bars), 1) + 8
-    plot_w = WIDTH - label_w - 170
+    plot_w = WIDTH - label_w - 210
     body = []
     for i, (label, share, detail) in enumerate(bars):
         y = TOP + i * row

@@ -140,7 +140,7 @@ def _count(row: ConsentRateRow | None, key: str) -> int:
 
 def _categories_chart(row: ConsentRateRow, query: ReportQuery) -> Markup:
     bars = [
-        (name, c.opt_in_rate, f"{c.opt_ins} of {c.decisions} decisions")
+        (name, c.opt_in_rate, f"{c.opt_ins:,} of {c.decisions:,} decisions")
         for name, c in sorted(row.categories.items())
     ]
     return charts.bar_list(
