@@ -42,11 +42,13 @@ GROUP BY d ORDER BY d
 """
 
 
-def open_curve(store: EventStore, query: ReportQuery, sent: int) -> list[CurvePoint]:
+def open_curve(
+    store: EventStore, query: ReportQuery, sent: int, max_days: int = MAX_DAYS
+) -> list[CurvePoint]:
     """The curve of ``query.subject`` (a campaign) for messages sent in the range.
 
     One point per day since the send, from 0 to the last day with an open or click (at
-    most :data:`MAX_DAYS`; opens after that are counted in the last point). Empty when
+    most ``max_days``; opens after that are counted in the last point). Empty when
     the campaign has no opens or clicks in the range.
     """
     if query.subject is None:
@@ -55,7 +57,7 @@ def open_curve(store: EventStore, query: ReportQuery, sent: int) -> list[CurvePo
     ((rows, last),) = store.query(_LAST_AGE, parameters)
     if not rows:
         return []
-    days = min(int(last), MAX_DAYS)
+    days = min(int(last), max_days)
     return [
         CurvePoint(age, opened, human, engaged, rate(opened, sent), rate(engaged, sent))
         for age, opened, human, engaged in store.query(_CUMULATIVE, {**parameters, "days": days})

@@ -372,3 +372,27 @@ def test_the_consent_page_shows_the_exact_numbers(scenario):
     assert ("analytics", "100.0%") in bars
     assert ("marketing", "0.0%") in bars
     assert "1 of 1 decisions" in shop
+
+
+def test_names_from_the_api_are_text_in_tables_and_charts(app, client, analyst):
+    # A campaign name is whatever the sending system sent: it must never become markup.
+    hostile = '<img src=x onerror="alert(1)">&'
+    sent = datetime.now(UTC)
+    _hit(app, "sent", hostile, "m1", "", sent, 0)
+    _hit(app, "open", hostile, "m1", "human", sent, 0)
+    assert app.extensions["events"].flush(timeout=30)
+    _login(client)
+    page = client.get("/dashboard/").text
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;" in page
+    assert 'data-series="Engaged"' in page  # the chart was drawn, with the name escaped
+
+
+def test_a_campaign_without_opens_explains_its_empty_curve(app, client, analyst):
+    _hit(app, "sent", "quiet", "m1", "", datetime.now(UTC), 0)
+    assert app.extensions["events"].flush(timeout=30)
+    _login(client)
+    page = client.get("/dashboard/").text
+    assert _cells(page, "campaign", "quiet")["engagement_rate"] == "0.0% 0 msgs"
+    assert "No opens or clicks recorded for this campaign yet" in page
+    assert "<svg" not in page
