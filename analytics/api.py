@@ -61,4 +61,5 @@ def open_rates():
     """Answer email rates per campaign (and send day) from the email rollup."""
     params = _params(OpenRatesParams)
     query = reports.report_query(params, _today())
-    return _answer(params, reports.open_report(_store(), query))
+    sharded = current_app.config["CLICKHOUSE_CLUSTER"] is not None
+    return _answer(params, reports.open_report(_store(), query, sharded=sharded))

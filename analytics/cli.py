@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import click
@@ -108,6 +109,9 @@ def _read_locally(model, args, build, name, api_key) -> dict[str, Any]:
     except ConsentryError as e:
         raise click.UsageError(e.message) from e
     store: EventStore = current_app.extensions["events"].clickhouse
+    if build is reports.open_report:
+        sharded = current_app.config["CLICKHOUSE_CLUSTER"] is not None
+        build = partial(reports.open_report, sharded=sharded)
     try:
         return build(store, query).model_dump(mode="json", by_alias=True)
     except DatabaseError as e:
@@ -116,7 +120,8 @@ def _read_locally(model, args, build, name, api_key) -> dict[str, Any]:
         if api_key:
             return _ask_server(current_app.config["PUBLIC_URL"], name, args, api_key)
         raise click.ClickException(
-            "the embedded ClickHouse engine is in use by a running Consentry server "
+            "the embedded ClickHouse engine is held by another process, usually the running "
+            "Consentry server "
             "(it opens its data path in one process only). Ask the server instead: "
             f"`consentry report {name} --api-key KEY` (a key from `consentry keys create "
             "NAME`, or CONSENTRY_API_KEY; the server is found at CONSENTRY_PUBLIC_URL="

@@ -6,7 +6,14 @@ Shared by the API and the CLI, so both answer the same numbers in the same shape
 from datetime import date, timedelta
 
 from analytics import rollups
-from analytics.schemas import ConsentRatesOut, ConsentRatesParams, OpenRatesOut, OpenRatesParams
+from analytics.schemas import (
+    ConsentRateRow,
+    ConsentRatesOut,
+    ConsentRatesParams,
+    OpenRateRow,
+    OpenRatesOut,
+    OpenRatesParams,
+)
 from events.protocols import EventStore
 
 DEFAULT_DAYS = 30
@@ -31,16 +38,20 @@ def consent_report(store: EventStore, query: rollups.ReportQuery) -> ConsentRate
         end=query.end,
         group_by=list(query.group_by),
         site=query.subject,
-        rows=rollups.consent_rates(store, query),
+        rows=[ConsentRateRow.model_validate(r) for r in rollups.consent_rates(store, query)],
     )
 
 
-def open_report(store: EventStore, query: rollups.ReportQuery) -> OpenRatesOut:
-    """The open-rates report of ``query``."""
+def open_report(
+    store: EventStore, query: rollups.ReportQuery, *, sharded: bool = False
+) -> OpenRatesOut:
+    """The open-rates report of ``query`` (``sharded``: on a ClickHouse cluster)."""
     return OpenRatesOut(
         start=query.start,
         end=query.end,
         group_by=list(query.group_by),
         campaign=query.subject,
-        rows=rollups.open_rates(store, query),
+        rows=[
+            OpenRateRow.model_validate(r) for r in rollups.open_rates(store, query, sharded=sharded)
+        ],
     )

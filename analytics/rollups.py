@@ -169,12 +169,28 @@ _EMAIL_STATES = [
 # A message has one send day, so the numbers of send days add up: each row's states are
 # finalized (FINAL merges a key's parts first) and summed, never merged into one big set.
 _EMAIL_COUNTS = [(f"sum(finalizeAggregation({state}))", name) for state, name in _EMAIL_STATES]
+# On a cluster a key's rows sit on several shards, which FINAL does not merge: the states
+# of each campaign and send day are merged first (across shards: a set union), then summed.
+_SHARDED_SOURCE = (
+    "(SELECT campaign, send_day, "  # noqa: S608 (names from _EMAIL_STATES; no value)
+    + ", ".join(f"uniqExactMerge({state}) AS n_{state}" for state, _ in _EMAIL_STATES)
+    + " FROM email_daily GROUP BY campaign, send_day)"
+)
+_SHARDED_COUNTS = [(f"sum(n_{state})", name) for state, name in _EMAIL_STATES]
 
 
-def open_rates(store: EventStore, query: ReportQuery) -> list[dict[str, Any]]:
-    """Open, engagement, click and unsubscribe rates per campaign (and send day)."""
+def open_rates(
+    store: EventStore, query: ReportQuery, *, sharded: bool = False
+) -> list[dict[str, Any]]:
+    """Open, engagement, click and unsubscribe rates per campaign (and send day).
+
+    ``sharded``: the tables are Distributed over a cluster (CONSENTRY_CLICKHOUSE_CLUSTER).
+    """
     columns = _columns("campaign", query, "send_day")
-    rows = _report_rows(store, "email_daily FINAL", columns, "send_day", _EMAIL_COUNTS, query)
+    source, counts = (
+        (_SHARDED_SOURCE, _SHARDED_COUNTS) if sharded else ("email_daily FINAL", _EMAIL_COUNTS)
+    )
+    rows = _report_rows(store, source, columns, "send_day", counts, query)
     return [_email_rates(row) for row in rows]
 
 

@@ -7,12 +7,15 @@ email half.
 from flask import Flask
 
 from consent import api, banner, cli, openapi, pages, reconcile
+from consent.grants import ConsentGrants
 from consent.sites import load_sites
 
 
 def init_app(app: Flask) -> None:
     """Load the sites file and add the consent API, pages, banner script and commands."""
     app.extensions["sites"] = load_sites(app.config["SITES_FILE"])
+    # What a consent id grants now: the web beacon (pixel) reads it here, not by import.
+    app.extensions["consent_grants"] = ConsentGrants(app.extensions["sites"])
     for blueprint in (api.bp, pages.bp, banner.bp):
         app.register_blueprint(blueprint)
     app.extensions["openapi"].add(openapi.OPERATIONS)

@@ -1,5 +1,6 @@
 """The email API: mint messages (one, a batch, or into an email's HTML), set tracking consent."""
 
+import logging
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from pixel.schemas import (
     TrackingIn,
 )
 
+log = logging.getLogger(__name__)
 bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 
 # The byte budgets of the bodies bigger than the 16 KB every other request gets: a batch of
@@ -171,7 +173,12 @@ def set_recipient_tracking(recipient: str):
             conn, current_app.config["SECRET_KEYS"], site, external_id, body.consent, "api", now
         )
     if event is not None:
-        events.emit("email_events", event)
+        try:
+            events.emit("email_events", event)
+        except (SpoolFull, OSError) as error:
+            # Committed is decided: the opt-out holds (checked at every hit) without its event.
+            log.error("a tracking opt-out is stored but its event was not spooled: %s", error)
+            events.count_drop("spool_full", "email")
     answer = {
         "site": state.site,
         "recipient": state.recipient,

@@ -23,9 +23,10 @@ def normalise_email(address: str) -> str:
     matters; treating ``Ann@x`` and ``ann@x`` as two people would leave one subscribed.
     """
     local, _, domain = address.strip().rpartition("@")
-    # Not a valid IDN: hashed as given, it still matches itself.
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
+    if not domain.isascii():
+        # Not a valid IDN: hashed as given, it still matches itself.
+        with contextlib.suppress(UnicodeError):
+            domain = domain.encode("idna").decode("ascii")
     return f"{local}@{domain}".casefold() if local else address.strip().casefold()
 
 
@@ -46,10 +47,13 @@ def pseudonym(keys: list[str], site: str, external_id: str) -> str:
     return _hash(_derived(keys[0], _RECIPIENT), text)[:PSEUDONYM_LENGTH]
 
 
-def _hash(key: bytes, text: bytes) -> str:
-    return hmac.new(key, text, hashlib.sha256).hexdigest()
+def _hash(keyed: "hmac.HMAC", text: bytes) -> str:
+    mac = keyed.copy()  # the key's pads are computed once, not per hash
+    mac.update(text)
+    return mac.hexdigest()
 
 
 @lru_cache(maxsize=32)
-def _derived(secret: str, purpose: bytes) -> bytes:
-    return hmac.new(secret.encode(), purpose, hashlib.sha256).digest()
+def _derived(secret: str, purpose: bytes) -> "hmac.HMAC":
+    key = hmac.new(secret.encode(), purpose, hashlib.sha256).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)

@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
+from core.db import DirectStatement, DirectTransaction
 from core.times import utc_text
 from pixel import identity
 from pixel.models import ALL_LISTS, Recipient, Suppression
+from pixel.suppressions import hold_feed_order
 
 CHUNK = 500  # ids per IN list: far below SQLite's and PostgreSQL's bind limits
 
@@ -47,6 +49,50 @@ class Suppressed:
 
     def covers(self, kind_set: frozenset[str], recipient: str, hashes: Iterable[str]) -> bool:
         return recipient in kind_set or any(h in kind_set for h in hashes)
+
+
+_ADD_RECIPIENT = DirectStatement(
+    insert(Recipient),
+    [
+        "site",
+        "external_id",
+        "email",
+        "email_hash",
+        "pseudonym",
+        "tracking_consent",
+        "created_at",
+    ],
+)
+
+
+def direct(conn: Connection) -> DirectTransaction:
+    """The foundation's direct path, on this connection's own transaction (for batches)."""
+    return DirectTransaction(conn.connection.cursor(), conn.dialect)
+
+
+def insert_many(
+    conn: Connection, statement: DirectStatement, shared: dict[str, Any], rows: list[dict]
+) -> None:
+    """Insert ``rows`` (each also taking ``shared``'s values) in one executemany.
+
+    As the direct path binds, but a value every row shares goes through its column's bind
+    processor once: SQLite's DateTime processor costs ~5 µs, twice per message.
+    """
+    compiled = statement.compiled(conn.dialect)
+    common = dict(compiled.literals)
+    for name, value in shared.items():
+        process = compiled.processors.get(name)
+        common[name] = process(value) if process is not None else value
+    own = [(n, p) for n, p in compiled.processors.items() if n not in shared]
+    order = compiled.order
+
+    def bound(row: dict[str, Any]):
+        values = common | row
+        for name, process in own:
+            values[name] = process(values[name])
+        return [values[name] for name in order] if order is not None else values
+
+    conn.connection.cursor().executemany(compiled.sql, [bound(row) for row in rows])
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -87,13 +133,19 @@ def ensure_recipients(
             }
             for a in new
         ]
-        added = conn.execute(
-            insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True), rows
-        )
-        for a, row, (rid,) in zip(new, rows, added, strict=True):
-            known[a.recipient] = Known(rid, a.recipient, a.email, row["pseudonym"], "unknown")
+        # One executemany, then the ids read back: RETURNING over many rows runs row by
+        # row on SQLite, ten times slower for a batch.
+        direct(conn).execute_many(_ADD_RECIPIENT, rows)
+        ids = [a.recipient for a in new]
+        for part in chunks(ids):
+            query = _KNOWN.where(Recipient.site == site, Recipient.external_id.in_(part))
+            for rid, external_id, email, pseudonym, consent in conn.execute(query):
+                known[external_id] = Known(rid, external_id, email, pseudonym, consent)
+    added = {a.recipient for a in new}
     moved = [
-        a for a in addressees if a.email and known[a.recipient].email != a.email and a not in new
+        a
+        for a in addressees
+        if a.email and a.recipient not in added and known[a.recipient].email != a.email
     ]
     if moved:
         conn.execute(
@@ -173,6 +225,7 @@ def set_tracking(
     hashes = identity.email_hashes(keys, known.email) if known.email else []
     in_force = or_(Suppression.recipient == external_id, Suppression.email_hash.in_(hashes))
     if consent == "denied":
+        hold_feed_order(conn)  # the feed's cursor relies on ids in commit order
         already = conn.execute(
             select(Suppression.id).where(
                 Suppression.site == site,

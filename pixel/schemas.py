@@ -6,13 +6,12 @@ schemathesis run holds the two together.
 """
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from core.times import api_time, as_utc
-from pixel.models import Method, TrackingConsent, TrackingMode
+from pixel.models import Method, SuppressionKind, TrackingConsent, TrackingMode
+from pixel.suppressions import CURSOR_RE
 
 SITE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # A list name goes into List-Id (RFC 2919: a dot-atom), so only what a dot-atom allows.
@@ -29,13 +28,8 @@ RecipientId = Annotated[str, Field(min_length=1, max_length=MAX_RECIPIENT_ID, pa
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 ListName = Annotated[str, Field(pattern=LIST_NAME)]
 SiteId = Annotated[str, Field(pattern=SITE_ID)]
-# As consent.schemas: stored times answered in UTC, in the one form the API uses.
-UtcDatetime = Annotated[
-    datetime,
-    AfterValidator(as_utc),
-    PlainSerializer(api_time, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
+# Built as text by core.times.api_time, the one form of every time the API answers.
+ApiTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class _In(BaseModel):
@@ -124,5 +118,37 @@ class TrackingOut(_Out):
     site: str
     recipient: str
     consent: TrackingConsent
-    changed_at: UtcDatetime
+    changed_at: ApiTime
     method: Method
+
+
+class SuppressionOut(_Out):
+    """One unsubscribe or tracking opt-out, as the feed lists it."""
+
+    cursor: str = Field(
+        pattern=CURSOR_RE,
+        description="ask with this as `since` to continue after this suppression",
+    )
+    kind: SuppressionKind = Field(
+        description="unsubscribe: do not send (to `list`); tracking_optout: send, untracked"
+    )
+    site: str
+    list: str = Field(description="the list left, or `*` for every list of the site")
+    recipient: str | None = Field(
+        description="the sending system's id; null when only the address's keyed hash is kept"
+    )
+    method: Method = Field(description="how the recipient said it")
+    message_id: str | None = Field(description="the message whose link was used, if any")
+    created_at: ApiTime
+    lifted_at: ApiTime | None = Field(
+        description="when the recipient took it back (an opt-out only); null while in force"
+    )
+
+
+class SuppressionsOut(_Out):
+    suppressions: list[SuppressionOut] = Field(description="oldest first, at most `limit`")
+    next: str = Field(
+        pattern=CURSOR_RE,
+        description="the cursor to ask with next (the same one when the page is empty)",
+    )
+    more: bool = Field(description="more suppressions were waiting past this page")

@@ -12,12 +12,22 @@ An open, unsubscribe or preferences token is 74 characters: the id as JSON (34 b
 must work for as long as the mail exists (SPEC §3.2).
 
 Reading never raises: a forged, truncated, re-salted or malformed token is None.
+
+Signing writes itsdangerous's format itself (core.signing's serializer: URL-safe base64 of
+compact JSON, a dot, URL-safe base64 of an HMAC-SHA1 under the key derived from the salt),
+because a batch signs 20,000 tokens and itsdangerous derives the key and builds a signer
+for each one, three times the work. Reading stays itsdangerous's, and a test holds the two
+byte for byte together.
 """
 
+import base64
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from core import signing
+from core import jsoncodec, signing
 
 OPEN, CLICK, UNSUBSCRIBE, PREFERENCES = "open", "click", "unsubscribe", "preferences"
 _PURPOSE = {kind: f"email.{kind}" for kind in (OPEN, CLICK, UNSUBSCRIBE, PREFERENCES)}
@@ -41,7 +51,7 @@ def sign_message(keys: list[str], kind: str, message_id: str) -> str:
     """Sign a message id for an open, unsubscribe or preferences link."""
     if kind == CLICK:
         raise ValueError("a click token carries its URL: use sign_click")
-    return _text(signing.serializer(keys, _PURPOSE[kind]).dumps(message_id))
+    return _dumps(keys[0], _PURPOSE[kind], message_id)
 
 
 def read_message(keys: list[str], kind: str, token: str) -> str | None:
@@ -55,7 +65,7 @@ def read_message(keys: list[str], kind: str, token: str) -> str | None:
 def sign_click(keys: list[str], message_id: str, url: str | None) -> str:
     """Sign a tracked link: the message and the URL it redirects to (None: the honeypot)."""
     payload = [message_id, url] if url is not None else [message_id, HONEYPOT]
-    return _text(signing.serializer(keys, _PURPOSE[CLICK]).dumps(payload))
+    return _dumps(keys[0], _PURPOSE[CLICK], payload)
 
 
 def read_click(keys: list[str], token: str) -> Click | None:
@@ -72,9 +82,23 @@ def read_click(keys: list[str], token: str) -> Click | None:
     return None
 
 
-def _text(token: str | bytes) -> str:
-    # core.signing's JSON codec writes bytes, so itsdangerous hands the token back as bytes.
-    return token.decode("ascii") if isinstance(token, bytes) else token
+def _dumps(key: str, purpose: str, payload: object) -> str:
+    value = _b64(jsoncodec.compact(payload))
+    mac = _keyed(key, purpose).copy()
+    mac.update(value)
+    return (value + b"." + _b64(mac.digest())).decode("ascii")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@lru_cache(maxsize=64)
+def _keyed(key: str, purpose: str) -> "hmac.HMAC":
+    # itsdangerous's default derivation ("django-concat"): SHA-1 of salt, "signer", secret.
+    salt = f"consentry.{purpose}".encode()
+    derived = hashlib.sha1(salt + b"signer" + key.encode()).digest()  # noqa: S324 (its format)
+    return hmac.new(derived, digestmod=hashlib.sha1)
 
 
 def _is_message_id(value: object) -> bool:

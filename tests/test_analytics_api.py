@@ -98,7 +98,7 @@ def test_the_cli_asks_the_server_that_holds_the_engine(tmp_path):
         )
         refused = _consentry(env, "report", "consent-rates")
         assert refused.returncode == 1
-        assert "in use by a running Consentry server" in refused.stderr
+        assert "held by another process, usually the running Consentry server" in refused.stderr
         assert "--api-key" in refused.stderr
         assert "Traceback" not in refused.stderr + refused.stdout
 

@@ -148,6 +148,7 @@ def test_every_number_equals_a_recount_of_the_raw_events(store, stream):
     for group_by in [(), ("day",)]:
         query = ReportQuery(FIRST_DAY, last, None, group_by)
         assert open_rates(store, query) == recount(distinct, query), group_by
+        assert open_rates(store, query, sharded=True) == recount(distinct, query), group_by
     narrow = ReportQuery(FIRST_DAY + timedelta(days=1), last, "summer")
     assert open_rates(store, narrow) == recount(distinct, narrow)
 

@@ -164,6 +164,8 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         "0002_dropped_hits",
         "0003_email_events",
         "0004_consent_rollups",
+        "0005_email_rollups",
+        "0006_page_views_and_reclassified",
     ]
     assert pipeline.upgrade_schema() == []
     rows = pipeline.clickhouse.query(
@@ -174,6 +176,8 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         (2, "0002_dropped_hits", 64),
         (3, "0003_email_events", 64),
         (4, "0004_consent_rollups", 64),
+        (5, "0005_email_rollups", 64),
+        (6, "0006_page_views_and_reclassified", 64),
     ]
 
 

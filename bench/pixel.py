@@ -1,0 +1,187 @@
+"""GET /o/<token>.gif under gunicorn (a valid token: an open checked, classified, spooled),
+against a bare Flask route answering the same GIF with the same headers.
+
+Both servers run with gunicorn.conf.py's settings (one gthread worker, 8 threads; the
+baseline through bench/gunicorn_bare.py, without Consentry's hooks) and are loaded by the
+same wrk, alternating, five rounds each. wrk walks through the pixels of 1,000 messages
+minted through the API beforehand (one campaign, individual mode, a browser UA), so each
+hit reads a different recipient's consent. The report: the median requests/s of each
+server, their ratio, the median of the per-round ratios, the median p99 latency, the CPU
+each server spent per request (from /proc: the machine's other load moves it little) and
+how many opens reached email_events. Run: ``python -m bench.pixel``;
+``BENCH_SPOOL_ONLY=1`` serves with an unreachable ClickHouse (events only spooled).
+"""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from bench.consent_api import _free_port, _serve
+from bench.decision import BIN, ROOT, UNREACHABLE_CLICKHOUSE, fresh_data_dir
+from events.clickhouse import ClickHouseStore
+
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+SPOOL_ONLY = os.environ.get("BENCH_SPOOL_ONLY") == "1"
+MESSAGES = 1000
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+)
+
+
+def _api_key(env: dict) -> str:
+    out = subprocess.run(
+        [str(BIN / "consentry"), "keys", "create", "bench"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def _mint(port: int, key: str) -> list[str]:
+    """Mint one campaign's messages; return the paths of their pixels."""
+    body = {
+        "campaign": "bench",
+        "recipients": [
+            {"recipient": f"r{i}", "email": f"r{i}@example.com"} for i in range(MESSAGES)
+        ],
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/messages/batch",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    answer = json.load(urllib.request.urlopen(request, timeout=60))  # noqa: S310 (http://127.0.0.1)
+    urls = [m["pixel_url"] for m in answer["messages"]]
+    assert all(urls), "every message must be individually tracked"
+    return [re.sub(r"^https?://[^/]+", "", url) for url in urls]
+
+
+def _wrk_script(paths: list[str]) -> str:
+    quoted = ",\n".join(f'  "{p}"' for p in paths)
+    return (
+        f'wrk.headers["User-Agent"] = "{USER_AGENT}"\n'
+        f"local paths = {{\n{quoted}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #paths + 1\n"
+        '  return wrk.format("GET", paths[i])\n'
+        "end\n"
+    )
+
+
+def _cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user + system) of a gunicorn master and its workers so far."""
+    pids = [server.pid]
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    pids += [int(pid) for pid in children.read_text().split()]
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, script: Path, server: subprocess.Popen) -> tuple[float, float, int, float]:
+    """One wrk round: requests/s, p99 latency in ms, requests made, CPU µs per request."""
+    cpu_before = _cpu_seconds(server)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{DURATION}",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} failed requests on port {port}:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out).groups()
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu = (_cpu_seconds(server) - cpu_before) / requests * 1e6
+    return rate, p99, requests, cpu
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    work, env = fresh_data_dir("consentry-bench-pixel-")
+    # Individual mode: every hit names its recipient, whose consent is read at hit time.
+    env["CONSENTRY_EMAIL_TRACKING_CONSENT"] = "not_required"
+    key = _api_key(env)
+    if SPOOL_ONLY:
+        # Events stay in the spool: the run shows what the embedded engine's inserts and
+        # merges cost the web worker they share a process with.
+        env["CONSENTRY_CLICKHOUSE_URL"] = UNREACHABLE_CLICKHOUSE
+    consentry_port, bare_port = _free_port(), _free_port()
+    servers = []
+    results: dict[str, list[tuple[float, float, int, float]]] = {"consentry": [], "bare": []}
+    try:
+        servers.append(_serve("wsgi:app", ROOT / "gunicorn.conf.py", consentry_port, env))
+        bare_config = ROOT / "bench" / "gunicorn_bare.py"
+        servers.append(_serve("bench.bare_app:app", bare_config, bare_port, env))
+        script = work / "pixels.lua"
+        script.write_text(_wrk_script(_mint(consentry_port, key)))
+        for _ in range(ROUNDS):
+            results["bare"].append(_wrk(bare_port, script, servers[1]))
+            results["consentry"].append(_wrk(consentry_port, script, servers[0]))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=60)
+    opens = -1
+    if not SPOOL_ONLY:
+        # The worker flushed its spool on the way out; what is left ships at the next start.
+        store = ClickHouseStore(f"chdb://{work / 'data' / 'clickhouse'}")
+        [(opens,)] = store.query("SELECT count() FROM email_events WHERE kind = 'open'")
+        store.close()
+    _report(results, opens)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _report(results: dict[str, list[tuple[float, float, int, float]]], opens: int) -> None:
+    print(f"wrk -t2 -c{CONNECTIONS} -d{DURATION}, {ROUNDS} alternating rounds, gunicorn 1x8")
+    print(f"{'server':<24}{'rounds (req/s)':<34}{'median':>8}{'p99 ms':>9}{'CPU µs/req':>12}")
+    labels = {"bare": "bare Flask GIF route", "consentry": "GET /o/<token>.gif"}
+    for name, label in labels.items():
+        rates = [r[0] for r in results[name]]
+        p99 = statistics.median(r[1] for r in results[name])
+        cpu = statistics.median(r[3] for r in results[name])
+        rounds = ", ".join(f"{r:.0f}" for r in rates)
+        print(f"{label:<24}{rounds:<34}{statistics.median(rates):>8.0f}{p99:>9.1f}{cpu:>12.0f}")
+    ours = statistics.median(r[0] for r in results["consentry"])
+    bare = statistics.median(r[0] for r in results["bare"])
+    pairs = list(zip(results["consentry"], results["bare"], strict=True))
+    paired = statistics.median(o[0] / b[0] for o, b in pairs)
+    print(f"ratio pixel / bare: {ours / bare:.2f} (target >= 0.8)")
+    print(f"median of the per-round ratios: {paired:.2f}")
+    # The server is CPU-bound on one core (the GIL): CPU per request is its capacity, and
+    # unlike requests/s it barely moves when other processes load the machine.
+    cpu_ratio = statistics.median(b[3] / o[3] for o, b in pairs)
+    print(f"CPU per request, bare / pixel (capacity ratio): {cpu_ratio:.2f}")
+    made = sum(r[2] for r in results["consentry"])
+    print(f"opens in email_events: {opens} of {made} requests wrk counted")
+    print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
