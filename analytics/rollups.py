@@ -1,5 +1,7 @@
-"""Report queries over the rollup tables: exact counts merged from uniqExact states.
+"""Report queries over the rollup tables: exact counts from uniqExact states.
 
+Consent numbers merge states (set unions over days, regions, actions); email numbers add
+up finalized states of send days, since a message has exactly one (0005 says why).
 Each report is one query per rollup table, grouped by the dimensions asked for; rates are
 computed here from the merged counts (a rate over an empty denominator is None, never 0).
 Values are bound as ``{name:Type}`` parameters; grouping columns come from a fixed list.
