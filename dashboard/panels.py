@@ -6,7 +6,6 @@ only parse parameters and render. Every number here is a report's number.
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from markupsafe import Markup
 
@@ -132,10 +131,7 @@ def _every_day(days: list[ConsentRateRow], query: ReportQuery) -> dict[date, Con
 
 
 def _count(row: ConsentRateRow | None, key: str) -> int:
-    if row is None:
-        return 0
-    value: Any = getattr(row, key)
-    return int(value)
+    return 0 if row is None else int(getattr(row, key))
 
 
 def _categories_chart(row: ConsentRateRow, query: ReportQuery) -> Markup:
