@@ -115,6 +115,10 @@ def _read_locally(model, args, build, name, api_key) -> dict[str, Any]:
     try:
         return build(store, query).model_dump(mode="json", by_alias=True)
     except DatabaseError as e:
+        if "UNKNOWN_TABLE" in str(e):
+            raise click.ClickException(
+                "ClickHouse has no rollup tables yet: run `consentry db upgrade` first"
+            ) from None
         if ENGINE_HELD not in str(e):
             raise
         if api_key:

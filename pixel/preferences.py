@@ -70,12 +70,12 @@ def find_subscription(conn: Connection, message_id: str) -> Subscription | None:
     """The message's recipient, or None for an unknown message or one with no recipient."""
     row = conn.execute(
         select(
-            Message.id,
+            Message.id.label("message_id"),
             Message.site,
             Message.campaign,
             Message.list,
             Message.tracking,
-            Recipient.external_id,
+            Recipient.external_id.label("recipient"),
             Recipient.email,
             Recipient.email_hash,
             Recipient.pseudonym,
@@ -84,7 +84,7 @@ def find_subscription(conn: Connection, message_id: str) -> Subscription | None:
         .join(Recipient, Recipient.id == Message.recipient_id)
         .where(Message.id == message_id)
     ).first()
-    return Subscription(*row) if row is not None else None
+    return Subscription(**row._asdict()) if row is not None else None
 
 
 def standing(conn: Connection, keys: list[str], sub: Subscription) -> Standing:

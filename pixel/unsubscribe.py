@@ -26,6 +26,7 @@ the size limit is still refused (413) before it is read.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, render_template, request
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("email_pages", __name__)
 
 ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 §3.1: the whole body
+_CHOICES: dict[str, Choice] = {"list": "list", "all": "all", "tracking": "tracking"}
 PAGE_HEADERS = {
     # The page is one person's; its URL acts for them, so it leaves no trace in caches,
     # in Referer headers, or in search engines.
@@ -52,7 +54,7 @@ PAGE_HEADERS = {
 @bp.get("/u/<token>")
 def show_preferences(token: str):
     """Show the preference page: the masked address, the three choices; changes nothing."""
-    sub = _subscription(token)
+    sub = _subscription(_message_id(token))
     if sub is None:
         return _invalid(404)
     return _preferences(sub)
@@ -72,18 +74,12 @@ def record_choice(token: str):
         return _invalid(200)
     method, choice = _choice()
     if choice is None:
-        sub = _subscription(token)
-        if sub is None:
-            return _invalid(200)
-        return _preferences(sub, notice=True)
+        sub = _subscription(message_id)
+        return _preferences(sub, notice=True) if sub is not None else _invalid(200)
+    keys = current_app.config["SECRET_KEYS"]
     with write_transaction() as conn:
         applied = preferences.apply_choice(
-            conn,
-            current_app.config["SECRET_KEYS"],
-            message_id,
-            choice,
-            method,
-            datetime.now(UTC),
+            conn, keys, message_id, choice, method, datetime.now(UTC)
         )
     if applied is None:
         return _invalid(200)
@@ -93,21 +89,18 @@ def record_choice(token: str):
 
 
 def _choice() -> tuple[str, Choice | None]:
+    """The method and choice a POST's form says; no choice for anything else."""
     form = request.form
     if form.get(ONE_CLICK[0]) == ONE_CLICK[1]:
         return "one_click", "list"
-    choice = form.get("choice")
-    if choice in preferences.CHOICES:
-        return "page", choice  # type: ignore[return-value]  # checked against CHOICES
-    return "page", None
+    return "page", _CHOICES.get(form.get("choice", ""))
 
 
 def _message_id(token: str) -> str | None:
     return tokens.read_message(current_app.config["SECRET_KEYS"], tokens.UNSUBSCRIBE, token)
 
 
-def _subscription(token: str) -> Subscription | None:
-    message_id = _message_id(token)
+def _subscription(message_id: str | None) -> Subscription | None:
     if message_id is None:
         return None
     with db.engine.connect() as conn:
@@ -130,18 +123,14 @@ def _emit(events: list[dict]) -> None:
 
 
 def _language(default: str) -> str:
+    """``?lang=``, then Accept-Language (by quality), then the site's language, then en."""
     requested = [request.args["lang"]] if request.args.get("lang") else []
     requested += [tag for tag, _ in request.accept_languages]
-    return pick_language(_texts(), requested, default)
+    return pick_language(current_app.extensions["email_page_texts"], requested, default)
 
 
-def _texts() -> dict[str, PageTexts]:
-    return current_app.extensions["email_page_texts"]
-
-
-def _render(template: str, status: int, default_language: str, **context):
-    language = _language(default_language)
-    texts = _texts()
+def _render(template: str, status: int, language: str, **context):
+    texts: dict[str, PageTexts] = current_app.extensions["email_page_texts"]
     body = render_template(
         template,
         language=language,
@@ -155,53 +144,66 @@ def _render(template: str, status: int, default_language: str, **context):
     return response
 
 
-def _site(sub: Subscription) -> tuple[str, str]:
-    """The site's name and default language (a site since removed: its id, English)."""
+@dataclass(frozen=True)
+class _Shown:
+    """What every page of a subscription shows, in the language the request gets."""
+
+    language: str
+    texts: PageTexts
+    site_name: str
+    address: str | None
+
+
+def _shown(sub: Subscription) -> _Shown:
+    # A site since removed from the sites file: its id, and English unless asked otherwise.
     site = current_app.extensions["sites"].get(sub.site)
-    return (site.name, site.default_language) if site is not None else (sub.site, "en")
+    site_name, default = (site.name, site.default_language) if site else (sub.site, "en")
+    language = _language(default)
+    texts = current_app.extensions["email_page_texts"][language]
+    return _Shown(language, texts, site_name, mask_address(sub.email))
 
 
 def _preferences(sub: Subscription, notice: bool = False):
-    site_name, default_language = _site(sub)
+    shown = _shown(sub)
     with db.engine.connect() as conn:
         now = preferences.standing(conn, current_app.config["SECRET_KEYS"], sub)
-    texts = _texts()[_language(default_language)]
+    t = shown.texts
     in_force = []
     if now.left_all:
-        in_force.append(texts.state_all.format(site=site_name))
+        in_force.append(t.state_all.format(site=shown.site_name))
     elif now.left_list:
-        in_force.append(texts.state_list)
+        in_force.append(t.state_list)
     if now.tracking_off:
-        in_force.append(texts.state_tracking)
+        in_force.append(t.state_tracking)
     return _render(
         "email/preferences.html",
         200,
-        default_language,
-        site_name=site_name,
+        shown.language,
+        site_name=shown.site_name,
         list_name=sub.list,
-        address=mask_address(sub.email),
+        address=shown.address,
         in_force=in_force,
-        notice=texts.nothing_changed if notice else None,
+        notice=t.nothing_changed if notice else None,
     )
 
 
 def _done(sub: Subscription, choice: Choice):
-    site_name, default_language = _site(sub)
-    texts = _texts()[_language(default_language)]
+    shown = _shown(sub)
+    t = shown.texts
     done = {
-        "list": texts.done_list.format(list=sub.list),
-        "all": texts.done_all.format(site=site_name),
-        "tracking": texts.done_tracking,
+        "list": t.done_list.format(list=sub.list),
+        "all": t.done_all.format(site=shown.site_name),
+        "tracking": t.done_tracking,
     }[choice]
     return _render(
         "email/done.html",
         200,
-        default_language,
-        site_name=site_name,
-        address=mask_address(sub.email),
+        shown.language,
+        site_name=shown.site_name,
+        address=shown.address,
         done=done,
     )
 
 
 def _invalid(status: int):
-    return _render("email/invalid.html", status, "en", site_name=None)
+    return _render("email/invalid.html", status, _language("en"), site_name=None)

@@ -3,7 +3,7 @@ it in batches (replays included), and brute-force recounts to compare reports wi
 
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 from events_support import SCHEMA_DIR, chdb_url
@@ -87,6 +87,12 @@ def split(events: list[dict], cuts: list[int]) -> list[list[dict]]:
 def unique_events(batches) -> list[dict]:
     """Every distinct event (by event_id) of the batches."""
     return list({row["event_id"]: row for rows in batches for row in rows}.values())
+
+
+def at(day: int, second: int) -> str:
+    """``ts`` text of an event ``day`` days and ``second`` seconds after 2026-11-01."""
+    moment = datetime(2026, 11, 1) + timedelta(days=day, seconds=second)
+    return moment.isoformat(sep=" ", timespec="milliseconds")
 
 
 def share(part: int, whole: int) -> float | None:

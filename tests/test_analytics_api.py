@@ -111,3 +111,11 @@ def test_the_cli_asks_the_server_that_holds_the_engine(tmp_path):
         )
         assert by_env.returncode == 0, by_env.stderr
         assert json.loads(by_env.stdout)["group_by"] == []
+
+
+def test_the_cli_says_to_upgrade_when_the_rollups_are_missing(app, runner):
+    store = app.extensions["events"].clickhouse
+    store.command("DROP TABLE email_daily")
+    result = runner.invoke(args=["report", "open-rates"])
+    assert result.exit_code == 1
+    assert "run `consentry db upgrade` first" in result.output

@@ -9,12 +9,13 @@ docs/analytics.md, not from the SQL.
 """
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import partial
 
 import pytest
 from analytics_support import (
     PROPERTY,
+    at,
     empty,
     event_stream,
     insert_batches,
@@ -42,16 +43,11 @@ def store(chdb_root):
     yield from rollup_store(chdb_root)
 
 
-def _ts(day: int, second: int) -> str:
-    moment = datetime(2026, 11, 1) + timedelta(days=day, seconds=second)
-    return moment.isoformat(sep=" ", timespec="milliseconds")
-
-
 @st.composite
 def consent_event(draw) -> dict:
     row = {
         "event_id": str(draw(st.uuids(version=4))),
-        "ts": _ts(draw(st.integers(0, 3)), draw(st.integers(0, 86_399))),
+        "ts": at(draw(st.integers(0, 3)), draw(st.integers(0, 86_399))),
         "site": draw(st.sampled_from(SITES)),
         "region": draw(st.sampled_from(REGIONS)),
         "dnt": int(draw(st.booleans())),
@@ -151,7 +147,7 @@ def test_every_number_equals_a_recount_of_the_raw_events(store, stream):
     assert consent_rates(store, narrow) == recount(distinct, narrow)
 
 
-KNOWN = partial(dict, ts=_ts(0, 60), site="alpha", region="DE", dnt=0, gpc=0)
+KNOWN = partial(dict, ts=at(0, 60), site="alpha", region="DE", dnt=0, gpc=0)
 
 
 def test_a_known_day_gives_the_documented_numbers(store):

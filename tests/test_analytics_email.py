@@ -8,11 +8,12 @@ follows docs/analytics.md: a message belongs to its send day, rates are per uniq
 """
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from analytics_support import (
     PROPERTY,
+    at,
     empty,
     event_stream,
     insert_batches,
@@ -37,11 +38,6 @@ def store(chdb_root):
     yield from rollup_store(chdb_root)
 
 
-def _ts(day: int, second: int) -> str:
-    moment = datetime(2026, 11, 1) + timedelta(days=day, seconds=second)
-    return moment.isoformat(sep=" ", timespec="milliseconds")
-
-
 MESSAGES = [
     {"message_id": f"m{i}", "campaign": CAMPAIGNS[i % 2], "send_day": i % 3,
      "tracking": "aggregate" if i % 4 == 0 else "individual"}
@@ -56,7 +52,7 @@ def email_event(draw) -> dict:
     later = 0 if kind == "sent" else draw(st.integers(0, 3))
     return {
         "event_id": str(draw(st.uuids(version=4))),
-        "ts": _ts(message["send_day"] + later, draw(st.integers(0, 86_399))),
+        "ts": at(message["send_day"] + later, draw(st.integers(0, 86_399))),
         "kind": kind,
         "site": "demo",
         "campaign": message["campaign"],
@@ -65,7 +61,7 @@ def email_event(draw) -> dict:
         "recipient": "" if message["tracking"] == "aggregate" else f"r-{message['message_id']}",
         "tracking": message["tracking"],
         # Now and then an event that does not know its send time: it counts on its own day.
-        "sent_at": None if draw(st.integers(0, 9)) == 0 else _ts(message["send_day"], 0),
+        "sent_at": None if draw(st.integers(0, 9)) == 0 else at(message["send_day"], 0),
         "agent_class": draw(st.sampled_from(AGENT_CLASSES)) if kind in ("open", "click") else "",
     }
 
@@ -162,10 +158,10 @@ def test_a_known_campaign_gives_the_documented_numbers(store):
 
     def event(message, kind, agent="", tracking="individual"):
         return {
-            "event_id": f"00000000-0000-4000-8000-{next(n):012d}", "ts": _ts(0, 3600),
+            "event_id": f"00000000-0000-4000-8000-{next(n):012d}", "ts": at(0, 3600),
             "kind": kind, "site": "demo", "campaign": "spring", "list": "default",
             "message_id": message, "recipient": "", "tracking": tracking,
-            "sent_at": _ts(0, 0), "agent_class": agent,
+            "sent_at": at(0, 0), "agent_class": agent,
         }  # fmt: skip
 
     rows = [event(m, "sent") for m in ("m1", "m2", "m4")] + [

@@ -27,6 +27,14 @@ FLASK_ONLY = {
     "/demo/embed",
     "/docs/embedding",
     "/sites/<site_id>/cookies",
+    # What mail clients and pages fetch, not API operations: the pixel, tracked links
+    # (an empty token has its own rule, so it too gets the GIF or the 404 page) and the
+    # web beacon (pixel.hits).
+    "/o/<path:token>.gif",
+    "/o/.gif",
+    "/c/<path:token>",
+    "/c/",
+    "/b/<path:site>.gif",
 }
 
 
