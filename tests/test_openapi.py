@@ -35,6 +35,11 @@ FLASK_ONLY = {
     "/c/<path:token>",
     "/c/",
     "/b/<path:site>.gif",
+    # The analysts' dashboard: pages behind a login (dashboard.views).
+    "/dashboard/",
+    "/dashboard/login",
+    "/dashboard/logout",
+    "/dashboard/consent",
 }
 
 
