@@ -196,6 +196,7 @@ def test_the_shop_shows_the_page_view_beacon_the_app_serves(client):
     assert badge.attrs["data-path"] == "/b/demo.gif"
     assert client.get("/b/demo.gif").mimetype == "image/gif"
 
+
 # --- the overview ------------------------------------------------------------------------
 
 
