@@ -1,8 +1,10 @@
 """The dashboard pages: login, logout, campaigns, consent. Login required for the rest."""
 
+import logging
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session
 from flask_login import login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
@@ -10,11 +12,13 @@ from pydantic import ValidationError
 
 from analytics import reports
 from analytics.schemas import ConsentRatesParams, OpenRatesParams, ReportParams
+from core.errors import Unavailable
 from core.validation import describe
 from dashboard import charts, panels, users
 from dashboard.forms import LoginForm, LogoutForm
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=ReportParams)
 LOGIN_FAILED = "Wrong user name or password."
@@ -83,7 +87,15 @@ def _page(
 ) -> str:
     """Build a panel for the asked range (default: the last 30 days) and render it."""
     query = reports.report_query(params, datetime.now(UTC).date())
-    panel = build(current_app.extensions["events"].clickhouse, query, subject)
+    try:
+        panel = build(current_app.extensions["events"].clickhouse, query, subject)
+    except OperationalError as e:
+        # ClickHouse down or unreachable: say so on the page, not as a 500 (details logged).
+        log.warning("dashboard: ClickHouse did not answer: %s", e)
+        raise Unavailable(
+            "The event store (ClickHouse) is not answering, so there are no numbers to show "
+            "right now. Events are kept in the spool meanwhile; see /healthz."
+        ) from e
     return render_template(template, panel=panel, problem=problem, logout=LogoutForm())
 
 

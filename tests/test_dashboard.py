@@ -39,6 +39,7 @@ from html import unescape
 
 import pytest
 from email_hits_support import BROWSER, GMAIL_PROXY, api_key, links, mint, pixel_path
+from events_support import closed_port_url
 from factories import ORIGIN, decision
 from flask import Flask
 from flask.testing import FlaskClient
@@ -178,6 +179,18 @@ def test_other_paths_get_no_session_cookie(client, analyst):
     _login(client)
     answer = client.get("/healthz")
     assert "Set-Cookie" not in answer.headers
+
+
+def test_without_clickhouse_the_page_says_so(make_app):
+    make_app()  # the first app migrates both stores; the second one's ClickHouse is gone
+    app = make_app(CLICKHOUSE_URL=closed_port_url())
+    with app.app_context():
+        users.create_user("ana", PASSWORD)
+    client = app.test_client()
+    _login(client)
+    answer = client.get("/dashboard/")
+    assert answer.status_code == 503
+    assert "The event store (ClickHouse) is not answering" in answer.text
 
 
 def test_passwords_are_stored_hashed(app, analyst):
