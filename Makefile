@@ -62,6 +62,8 @@ bench: install
 	$(BIN)/python -m bench.instructions
 	$(BIN)/python -m bench.mint
 	$(BIN)/python -m bench.pixel
+	$(BIN)/python -m bench.rollups
+	$(BIN)/python -m bench.classify
 
 # Mutation testing (not part of `make test`): the modules and tests are listed in setup.cfg
 # [mutmut]. mutants/ is rebuilt each time: mutmut never refreshes its copies of the files it

@@ -1,4 +1,5 @@
-"""The demo shop that `make run` shows first, its embedded frame, and the service overview.
+"""The demo shop that `make run` shows first, its Email tab, its embedded frame, and the
+service overview.
 
 The shop embeds the banner as a customer would (one script tag, data-site="demo") and
 carries what a real shop gates: three tags served from static/demo/, an inline snippet
@@ -19,8 +20,10 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from consent.sites import Site
+from consentry import demo_email
 
 bp = Blueprint("demo", __name__)
+bp.register_blueprint(demo_email.bp)
 
 SITE = "demo"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -64,12 +67,18 @@ GATES = (
 )
 
 
-def _page_policy(frame_ancestors: str, *scripts: str) -> str:
-    """The app's page policy (only this origin), with more script sources and framers."""
+def _page_policy(frame_ancestors: str, *scripts: str, origins: tuple[str, ...] = ()) -> str:
+    """The app's page policy (only this origin), with more script sources and framers.
+
+    ``origins`` may serve images and answer requests too: the public URL minted links
+    name, when the page is read under another name of this server.
+    """
     sources = " ".join(("'self'", *scripts))
+    others = "".join(f" {origin}" for origin in origins)
     return (
         f"default-src 'self'; script-src {sources}; "
-        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        f"style-src 'self' 'unsafe-inline'; img-src 'self' data:{others}; "
+        f"connect-src 'self'{others}; "
         f"frame-ancestors {frame_ancestors}; base-uri 'none'; form-action 'self'"
     )
 
@@ -127,6 +136,18 @@ def _inventory(site: Site | None) -> list[tuple[str, str]]:
     if site is None:
         return []
     return [(c.name, cid) for cid, category in site.categories.items() for c in category.cookies]
+
+
+@bp.get("/demo/email")
+def email_tab():
+    """Show the Email tab: mint the shop's newsletter for a sample recipient, watch its events."""
+    site = current_app.extensions["sites"].get(SITE)
+    context = demo_email.page_context()
+    response = current_app.make_response(render_template("demo/email.html", site=site, **context))
+    response.headers["Content-Security-Policy"] = _page_policy(
+        "'none'", origins=demo_email.other_origins()
+    )
+    return response
 
 
 @bp.get("/demo/embed")

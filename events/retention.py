@@ -40,6 +40,7 @@ class RawTable:
 RAW_TABLES = (
     RawTable("consent_events", "ts", ("ua_family", "ip_prefix")),
     RawTable("email_events", "ts", ("user_agent", "ua_family", "ip_prefix")),
+    RawTable("page_views", "ts", ("ua_family",)),
 )
 
 _TABLE_SQL = (

@@ -37,13 +37,15 @@ def test_configured_periods_replace_the_defaults_once(store):
     schema.upgrade(store, SCHEMA_DIR)
     assert apply_retention(store, Retention()) == []  # the migrations wrote the defaults
     changed = apply_retention(store, Retention(events_days=90, ua_ip_days=7))
-    assert len(changed) == 2 * 1 + 2 + 3  # two tables' row TTLs, 2 + 3 UA/IP columns
+    # three raw tables' row TTLs; 2 + 3 + 1 UA/IP columns (consent, email, page views)
+    assert len(changed) == 3 * 1 + 2 + 3 + 1
     consent = _table_sql(store, "consent_events")
     assert "`ip_prefix` String TTL toDateTime(ts) + toIntervalDay(7)" in consent
     engine = consent.split(" ENGINE = ")[1]
     assert " TTL toDateTime(ts) + toIntervalDay(90) SETTINGS " in engine
     email = _table_sql(store, "email_events")
     assert "`user_agent` String TTL toDateTime(ts) + toIntervalDay(7)" in email
+    assert "TTL toDateTime(ts) + toIntervalDay(7)" in _table_sql(store, "page_views")
     assert apply_retention(store, Retention(events_days=90, ua_ip_days=7)) == []
 
 
