@@ -5,7 +5,16 @@ from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from clickhouse_connect.driver.exceptions import OperationalError
-from flask import Blueprint, Response, current_app, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from pydantic import ValidationError
@@ -16,8 +25,9 @@ from core.errors import Unavailable
 from core.validation import describe
 from dashboard import charts, panels, users
 from dashboard.forms import LoginForm, LogoutForm
+from dashboard.sessions import PREFIX
 
-bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+bp = Blueprint("dashboard", __name__, url_prefix=PREFIX)
 log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=ReportParams)
@@ -44,7 +54,7 @@ def keep_private(response: Response) -> Response:
 
 def _safe_next(target: str | None) -> str | None:
     # Only a dashboard path of this server: never an open redirect (//host, https://host).
-    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
+    if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
         return target
     return None
 
@@ -59,7 +69,7 @@ def login():
         if user is not None:
             session.clear()  # a session from before the login is not carried into it
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or "/dashboard/")
+            return redirect(_safe_next(request.args.get("next")) or url_for(".campaigns"))
         error = LOGIN_FAILED
     elif form.is_submitted():
         error = LOGIN_FAILED
@@ -71,7 +81,7 @@ def logout():
     """End the session (a POST with the form's CSRF token)."""
     logout_user()
     session.clear()
-    return redirect("/dashboard/login")
+    return redirect(url_for(".login"))
 
 
 def _params(model: type[P]) -> tuple[P, str | None]:
