@@ -40,7 +40,7 @@ GMAIL_PROXY = (
 EVENTS = (
     "SELECT kind, message_id, recipient, tracking, agent_class, agent_reasons, url, "
     "user_agent, ip_prefix, campaign FROM email_events WHERE kind IN ('open', 'click') "
-    "ORDER BY ts"
+    "ORDER BY ts, kind DESC"  # an open before the click of the same millisecond
 )
 
 

@@ -64,7 +64,21 @@ def test_screenshots_of_the_banner_and_the_dialog(visitor, consentry, size):
     page.screenshot(path=SCREENSHOTS / f"dialog-{size}.png")
     _assert_fits(page, banner.prefs, viewport)
     expect(banner.prefs_button("save")).to_be_visible()
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"]
+
+
+def test_the_demo_shop_fits_a_phone_without_sideways_scrolling(visitor, consentry):
+    viewport = SIZES["phone"]
+    page = visitor(viewport=viewport).page()
+    banner = Banner(page)
+    banner.visit(shop(consentry))
+    wider = page.evaluate(
+        """width => [...document.querySelectorAll("body *")]
+            .filter(e => e.getBoundingClientRect().right > width + 0.5)
+            .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                 + (e.className && typeof e.className === "string" ? "." + e.className : ""))""",
+        viewport["width"],
+    )
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"], wider
 
 
 def _assert_fits(page, locator, viewport: dict) -> None:
