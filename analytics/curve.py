@@ -5,6 +5,8 @@ Read from ``email_age_daily`` (migration 0007): merging the uniqExact states of 
 "messages opened by day N" and the curve only rises; its last point equals the
 open-rates report's ``unique_opens``, ``human_opens`` and ``engaged`` for the same range.
 Rates are over ``sent`` from that report: one denominator for the table and the chart.
+Like that report, each send day is counted on its own and the days are summed (a message
+has one send day; an event without a send time counts on its own day, as there).
 """
 
 from dataclasses import dataclass
@@ -32,12 +34,16 @@ SELECT count(), max(age) FROM email_age_daily
 WHERE campaign = {campaign:String} AND send_day BETWEEN {start:Date} AND {end:Date}
 """
 _CUMULATIVE = """
-SELECT d, uniqExactMergeIf(opened, least(age, {days:UInt16}) <= d),
-       uniqExactMergeIf(human_opened, least(age, {days:UInt16}) <= d),
-       uniqExactMergeIf(engaged, least(age, {days:UInt16}) <= d)
-FROM email_age_daily
-ARRAY JOIN range(toUInt32({days:UInt16}) + 1) AS d
-WHERE campaign = {campaign:String} AND send_day BETWEEN {start:Date} AND {end:Date}
+SELECT d, sum(opened), sum(human_opened), sum(engaged) FROM (
+    SELECT send_day, d,
+           uniqExactMergeIf(opened, least(age, {days:UInt16}) <= d) AS opened,
+           uniqExactMergeIf(human_opened, least(age, {days:UInt16}) <= d) AS human_opened,
+           uniqExactMergeIf(engaged, least(age, {days:UInt16}) <= d) AS engaged
+    FROM email_age_daily
+    ARRAY JOIN range(toUInt32({days:UInt16}) + 1) AS d
+    WHERE campaign = {campaign:String} AND send_day BETWEEN {start:Date} AND {end:Date}
+    GROUP BY send_day, d
+)
 GROUP BY d ORDER BY d
 """
 

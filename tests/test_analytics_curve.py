@@ -38,8 +38,9 @@ def _day(text: str) -> date:
 
 
 def recount(events: list[dict], query: ReportQuery, sent: int) -> list[CurvePoint]:
-    """The curve counted in Python: the first age at which each message did each thing."""
-    first: dict[str, dict[str, int]] = defaultdict(dict)
+    """The curve counted in Python: the first age at which each message did each thing,
+    per send-day cohort (as the open-rates report counts), summed over the cohorts."""
+    first: dict[str, dict[tuple[date, str], int]] = defaultdict(dict)
     ages = []  # of every open and click: the curve runs to the last of them
     for e in events:
         send_day = _day(e["sent_at"] or e["ts"])
@@ -51,7 +52,8 @@ def recount(events: list[dict], query: ReportQuery, sent: int) -> list[CurvePoin
         engaged = human or (e["kind"] == "click" and e["agent_class"] == "human")
         for name, did in (("opened", opened), ("human", human), ("engaged", engaged)):
             if did:
-                first[name][e["message_id"]] = min(age, first[name].get(e["message_id"], age))
+                key = (send_day, e["message_id"])
+                first[name][key] = min(age, first[name].get(key, age))
         if e["kind"] in ("open", "click"):
             ages.append(age)
     if not ages:
