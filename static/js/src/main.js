@@ -188,6 +188,8 @@ function start(win, doc, script) {
       opener: opener || doc.activeElement,
       release: trapFocus(doc, built.dialog, closePrefs),
     };
+    // The first layer waits out of sight: under the dialog its edges would show around it.
+    if (banner) banner.style.display = 'none';
     container().appendChild(built.backdrop);
     const first = focusables(built.dialog)[0];
     if (first) first.focus();
@@ -199,6 +201,7 @@ function start(win, doc, script) {
     prefs = null;
     release();
     backdrop.remove();
+    if (banner) banner.style.display = '';
     if (refocus && opener && opener.isConnected && opener.focus) opener.focus();
   }
 
