@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import analytics
 import consent
+import dashboard
 import pixel
 import privacy
 from consentry import cli, demo, docs, guide, health
@@ -68,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     pixel.init_app(app)
     analytics.init_app(app)
     privacy.init_app(app)  # after the halves: it reads both
+    dashboard.init_app(app)
 
     for part in (health, docs, guide, demo):
         app.register_blueprint(part.bp)

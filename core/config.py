@@ -131,8 +131,9 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         raise ConfigError(f"CONSENTRY_CLICKHOUSE_CLUSTER: not a cluster name: {cluster!r}")
 
     cfg["SECRET_KEYS"] = _secret_keys(cfg["SECRET_KEYS"], data_dir)
-    # No Flask SECRET_KEY: nothing uses Flask's cookie session, which would otherwise
-    # build a signing serializer on every request. Tokens are signed in core.signing.
+    # No Flask SECRET_KEY: only the dashboard has a cookie session, keyed by itself from
+    # these keys and opened under /dashboard only (dashboard.sessions), so no other request
+    # builds a signing serializer. Tokens are signed in core.signing.
     cfg["SITES_FILE"] = str(Path(cfg["SITES_FILE"] or BUNDLED_SITES_FILE).expanduser())
     cfg["PUBLIC_URL"] = _public_url(cfg["PUBLIC_URL"])
     cfg["REGION_HEADERS"] = _name_list("REGION_HEADERS", cfg["REGION_HEADERS"])

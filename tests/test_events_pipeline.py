@@ -166,6 +166,7 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         "0004_consent_rollups",
         "0005_email_rollups",
         "0006_page_views_and_reclassified",
+        "0007_email_age_rollup",
     ]
     assert pipeline.upgrade_schema() == []
     rows = pipeline.clickhouse.query(
@@ -178,6 +179,7 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         (4, "0004_consent_rollups", 64),
         (5, "0005_email_rollups", 64),
         (6, "0006_page_views_and_reclassified", 64),
+        (7, "0007_email_age_rollup", 64),
     ]
 
 

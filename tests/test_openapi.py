@@ -38,6 +38,11 @@ FLASK_ONLY = {
     "/privacy",
     "/privacy/verify/<token>",
     "/privacy/export/<token>",
+    # The analysts' dashboard: pages behind a login (dashboard.views).
+    "/dashboard/",
+    "/dashboard/login",
+    "/dashboard/logout",
+    "/dashboard/consent",
 }
 # The demo's Email tab and the calls its own page makes (consentry.demo_email): not the API.
 DEMO_ONLY = {"/demo/email", "/demo/email/mint", "/demo/email/recipient", "/demo/email/events"}
