@@ -2,7 +2,7 @@
 
 The tab shows the email half working end to end on this server: the newsletter is minted
 by the same domain functions as ``POST /api/v1/messages/render`` (pixel.messages.mint,
-pixel.tokens, pixel.render), so its pixel, tracked links and unsubscribe URL are real and
+pixel.links), so its pixel, tracked links and unsubscribe URL are real and
 point at ``CONSENTRY_PUBLIC_URL``; the visitor opens it, clicks, unsubscribes in one
 click, and the events are read back from ClickHouse as they are shipped.
 
@@ -36,8 +36,9 @@ from core.errors import ConsentryError, Forbidden, NotFound, Unavailable
 from core.requests import parse_body
 from core.times import api_time
 from events import SpoolFull
-from pixel import identity, tokens
+from pixel import identity
 from pixel import render as rendering
+from pixel.links import MessageLinks
 from pixel.messages import Mailing, Minted, mint
 from pixel.models import Recipient, Suppression
 from pixel.recipients import Addressee, set_tracking
@@ -183,50 +184,11 @@ def _no_store(response: Response) -> Response:
 # --- minting ---------------------------------------------------------------------------
 
 
-class _Urls:
-    """Where a minted message's pixel, links and unsubscribe page are, on this install."""
-
-    def __init__(self, keys: list[str], base: str):
-        self.keys, self.base = keys, base
-
-    def open(self, tracked_id: str) -> str:
-        return f"{self.base}/o/{tokens.sign_message(self.keys, tokens.OPEN, tracked_id)}.gif"
-
-    def link(self, tracked_id: str, url: str | None) -> str:
-        return f"{self.base}/c/{tokens.sign_click(self.keys, tracked_id, url)}"
-
-    def unsubscribe(self, message_id: str) -> str:
-        return f"{self.base}/u/{tokens.sign_message(self.keys, tokens.UNSUBSCRIBE, message_id)}"
-
-
-def _rendered(minted: Minted, mailing: Mailing, urls: _Urls) -> dict:
-    """The message as the render API answers it (pixel, links, headers, HTML)."""
-    unsubscribe_url = urls.unsubscribe(minted.message_id)
-    pixel_url = urls.open(minted.tracked_id) if minted.tracked_id else None
-    tracking = None
-    if minted.tracked_id is not None:
-        tracked_id = minted.tracked_id
-        tracking = rendering.Tracking(
-            pixel_html=rendering.pixel_html(urls.open(tracked_id)),
-            honeypot_url=urls.link(tracked_id, None),
-            wrap=lambda url: urls.link(tracked_id, url),
-        )
-    html = rendering.render(_newsletter_html(urls.base), unsubscribe_url, tracking)
-    host = urlsplit(urls.base).hostname or "localhost"
-    return {
-        "message_id": minted.message_id,
-        "tracking": minted.tracking,
-        "suppressed": minted.suppressed,
-        "pixel_url": pixel_url,
-        "unsubscribe_url": unsubscribe_url,
-        "headers": {
-            "List-Unsubscribe": f"<{unsubscribe_url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"<{mailing.list}.{mailing.site}.{host}>",
-        },
-        "html": html,
-        "links": _links(html, urls.base),
-    }
+def _rendered(minted: Minted, links: MessageLinks) -> dict:
+    """The message as the render API answers it (pixel, links, headers, HTML), with the
+    visible tracked links listed for the page."""
+    answer = links.rendered(minted, _newsletter_html(links.base))
+    return answer | {"links": _links(answer["html"], links.base)}
 
 
 def _newsletter_html(shop_url: str) -> str:
@@ -259,7 +221,7 @@ def mint_sample():
         events=current_app.extensions["events"],
         now=datetime.now(UTC),
     )
-    answer = _rendered(minted, mailing, _Urls(cfg["SECRET_KEYS"], cfg["PUBLIC_URL"]))
+    answer = _rendered(minted, MessageLinks(cfg["SECRET_KEYS"], cfg["PUBLIC_URL"], mailing))
     # In aggregate and none modes the events carry no recipient, and in aggregate mode
     # nothing stored ties the pixel's id to Ada: only this page, which minted the message,
     # may follow the id its events carry (SPEC §3.1).

@@ -2,7 +2,6 @@
 
 import logging
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, request
 
@@ -13,8 +12,7 @@ from core.errors import BadRequest, NotFound
 from core.requests import parse_body
 from core.times import api_time
 from events import SpoolFull
-from pixel import render as rendering
-from pixel import tokens
+from pixel.links import MessageLinks
 from pixel.messages import Mailing, Minted, mint
 from pixel.recipients import Addressee, set_tracking
 from pixel.schemas import (
@@ -70,43 +68,9 @@ def _mint(body: MessageIn | BatchIn, addressees: list[Addressee]) -> tuple[Maili
     return mailing, minted
 
 
-class _Links:
-    """The URLs and headers of minted messages, under this install's public URL."""
-
-    def __init__(self, mailing: Mailing):
-        cfg = current_app.config
-        self.keys: list[str] = cfg["SECRET_KEYS"]
-        self.base: str = cfg["PUBLIC_URL"]
-        host = urlsplit(self.base).hostname or "localhost"
-        self.list_id = f"<{mailing.list}.{mailing.site}.{host}>"
-
-    def pixel_url(self, tracked_id: str) -> str:
-        return f"{self.base}/o/{tokens.sign_message(self.keys, tokens.OPEN, tracked_id)}.gif"
-
-    def click_url(self, tracked_id: str, url: str | None) -> str:
-        return f"{self.base}/c/{tokens.sign_click(self.keys, tracked_id, url)}"
-
-    def unsubscribe_url(self, message_id: str) -> str:
-        token = tokens.sign_message(self.keys, tokens.UNSUBSCRIBE, message_id)
-        return f"{self.base}/u/{token}"
-
-    def answer(self, m: Minted) -> dict:
-        """A message's answer, as MessageOut documents it."""
-        unsubscribe_url = self.unsubscribe_url(m.message_id)
-        pixel_url = self.pixel_url(m.tracked_id) if m.tracked_id else None
-        return {
-            "message_id": m.message_id,
-            "tracking": m.tracking,
-            "suppressed": m.suppressed,
-            "pixel_url": pixel_url,
-            "pixel_html": rendering.pixel_html(pixel_url) if pixel_url else None,
-            "unsubscribe_url": unsubscribe_url,
-            "headers": {
-                "List-Unsubscribe": f"<{unsubscribe_url}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "List-Id": self.list_id,
-            },
-        }
+def _links(mailing: Mailing) -> MessageLinks:
+    cfg = current_app.config
+    return MessageLinks(cfg["SECRET_KEYS"], cfg["PUBLIC_URL"], mailing)
 
 
 def _json(body: object, status: int):
@@ -124,7 +88,7 @@ def create_message():
     """Mint one message: its mode, pixel, unsubscribe URL and list headers."""
     body = parse_body(MessageIn)
     mailing, (minted,) = _mint(body, [Addressee(body.recipient, body.email)])
-    return _json(_Links(mailing).answer(minted), 201)
+    return _json(_links(mailing).answer(minted), 201)
 
 
 @bp.post("/messages/batch")
@@ -133,7 +97,7 @@ def create_messages():
     """Mint one campaign's messages for up to 10,000 recipients, in the request's order."""
     body = parse_body(BatchIn, limit=BATCH_BODY_LIMIT)
     mailing, minted = _mint(body, [Addressee(r.recipient, r.email) for r in body.recipients])
-    links = _Links(mailing)
+    links = _links(mailing)
     answers = [links.answer(m) | {"recipient": m.recipient} for m in minted]
     return _json({"messages": answers}, 201)
 
@@ -144,17 +108,7 @@ def render_message():
     """Mint one message and put its pixel, tracked links and unsubscribe URL into its HTML."""
     body = parse_body(RenderIn, limit=RENDER_BODY_LIMIT)
     mailing, (minted,) = _mint(body, [Addressee(body.recipient, body.email)])
-    links = _Links(mailing)
-    answer = links.answer(minted)
-    tracking = None
-    if (tracked_id := minted.tracked_id) is not None:
-        tracking = rendering.Tracking(
-            pixel_html=answer["pixel_html"],
-            honeypot_url=links.click_url(tracked_id, None),
-            wrap=lambda url: links.click_url(tracked_id, url),
-        )
-    html = rendering.render(body.html, answer["unsubscribe_url"], tracking)
-    return _json(answer | {"html": html}, 201)
+    return _json(_links(mailing).rendered(minted, body.html), 201)
 
 
 @bp.post("/recipients/<path:recipient>/tracking")
