@@ -17,6 +17,7 @@ import dashboard
 import pixel
 import privacy
 from consentry import cli, demo, docs, guide, health
+from core import ratelimit
 from core.config import load_config
 from core.db import db, migrate
 from core.errors import register_error_handlers
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         version("consentry"),
     )
     register_error_handlers(app)
+    ratelimit.init_app(app)
 
     consent.init_app(app)
     pixel.init_app(app)

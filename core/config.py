@@ -46,7 +46,9 @@ DEFAULTS = {
     # The portal's form per client address; where several workers serve, a shared store.
     "PRIVACY_RATE_LIMIT": "5 per minute;30 per hour",
     "PRIVACY_ADDRESS_RATE_LIMIT": "5 per hour",  # per address named in the form
-    "RATELIMIT_STORAGE_URL": "memory://",
+    "RATELIMIT_STORAGE_URL": "memory://",  # rate-limit counters (core.ratelimit)
+    # Failed dashboard logins per client address (a successful login is not counted).
+    "DASHBOARD_LOGIN_RATE_LIMIT": "5 per minute;20 per hour",
     "PRIVACY_UNVERIFIED_DAYS": 7,
     "PRIVACY_MESSAGE_DAYS": 400,
     "PRIVACY_REQUEST_YEARS": 3,

@@ -5,9 +5,10 @@ It reads numbers only through :mod:`analytics`' report functions. The app shell 
 :func:`init_app`.
 """
 
-from flask import Flask
+from flask import Flask, Response
 from flask_login import LoginManager
 
+from core.ratelimit import limit_view
 from dashboard import cli, sessions, users, views
 
 login_manager = LoginManager()
@@ -19,8 +20,14 @@ def load_user(session_id: str) -> users.User | None:
     return users.load_session_user(session_id)
 
 
+def _failed(response: Response) -> bool:
+    # A login that worked redirects into the dashboard; anything else was a failed try.
+    return response.status_code != 302
+
+
 def init_app(app: Flask) -> None:
-    """Add the dashboard, its session and CSRF protection, and the ``users`` commands."""
+    """Add the dashboard, its session, CSRF protection and login rate limit, and the
+    ``users`` commands."""
     sessions.configure(app)
     # Not app-wide: the dashboard blueprint checks its own POSTs (views.check_csrf).
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
@@ -34,4 +41,9 @@ def init_app(app: Flask) -> None:
     # A session used from another address or browser is dropped, not merely marked stale.
     login_manager.session_protection = "strong"
     app.register_blueprint(views.bp)
+    # Per client address, counting failed attempts only: guessing passwords is slowed
+    # down, an analyst who logs in is not. The answer (429) is the same for any name.
+    limit_view(
+        app, "dashboard.login", app.config["DASHBOARD_LOGIN_RATE_LIMIT"], deduct_when=_failed
+    )
     app.cli.add_command(cli.users_cli)

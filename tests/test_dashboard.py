@@ -141,6 +141,67 @@ def test_a_wrong_password_and_an_unknown_name_fail_alike(client, analyst):
     assert client.get("/dashboard/").status_code == 302
 
 
+def test_a_failed_login_does_the_same_work_for_an_unknown_name(client, analyst, monkeypatch):
+    # One scrypt check either way (a dummy hash for an unknown name): the time taken does
+    # not tell whether the account exists.
+    checked = []
+    real = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash", lambda h, p: checked.append(h) or real(h, p))
+    _login(client, password="not the password at all")
+    _login(client, name="nobody")
+    wrong, unknown = checked
+    assert wrong != unknown  # ana's own hash, then the dummy
+    assert wrong.split("$")[0] == unknown.split("$")[0]  # same method and cost
+
+
+def _failed_logins_until_refused(client, names) -> list[int]:
+    return [_login(client, name=n, password="not the password at all").status_code for n in names]
+
+
+def test_failed_logins_are_rate_limited_per_address(make_app):
+    app = make_app(DASHBOARD_LOGIN_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        users.create_user("ana", PASSWORD)
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.30"
+    # A real login is not a failure: it is never counted.
+    for _ in range(4):
+        assert _login(client).status_code == 302
+        client.post(
+            "/dashboard/logout", data={"csrf_token": _token(client.get("/dashboard/").text)}
+        )
+    # Two failures, then the right password still works before the limit.
+    assert _failed_logins_until_refused(client, ["ana", "nobody"]) == [200, 200]
+    assert _login(client).status_code == 302
+    client.post("/dashboard/logout", data={"csrf_token": _token(client.get("/dashboard/").text)})
+    # The third failure reaches the limit: now even the right password waits.
+    assert _failed_logins_until_refused(client, ["ana"]) == [200]
+    refused = _login(client)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert client.get("/dashboard/").status_code == 302  # no session was opened
+    # Another address is not held back.
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.31"
+    assert _login(other).status_code == 302
+
+
+def test_the_limit_answers_alike_for_a_known_and_an_unknown_name(make_app):
+    app = make_app(DASHBOARD_LOGIN_RATE_LIMIT="1 per minute")
+    with app.app_context():
+        users.create_user("ana", PASSWORD)
+    answers = {}
+    for n, name in enumerate(["ana", "nobody"]):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{40 + n}"
+        codes = _failed_logins_until_refused(client, [name, name])
+        answers[name] = (codes, _login(client, name=name))
+    (known_codes, known), (unknown_codes, unknown) = answers["ana"], answers["nobody"]
+    assert known_codes == unknown_codes == [200, 429]
+    assert known.status_code == unknown.status_code == 429
+    assert known.text == unknown.text
+
+
 def test_the_login_needs_its_csrf_token(client, analyst):
     client.get("/dashboard/login")
     answer = client.post("/dashboard/login", data={"name": "ana", "password": PASSWORD})
