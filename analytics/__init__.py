@@ -2,15 +2,28 @@
 
 The app shell calls :func:`init_app`. Everything here reads rollups through the event
 store (``app.extensions["events"].clickhouse``); nothing reads either half's SQL tables.
+Corrections of email events' classes are recounted into the rollups as they are shipped
+(:mod:`analytics.corrections`).
 """
 
 from flask import Flask
 
 from analytics import api, cli, openapi
+from analytics.corrections import CORRECTIONS, RollupRefresher
 
 
 def init_app(app: Flask) -> None:
-    """Add the report API, its operations and the ``report`` commands."""
+    """Add the report API, its operations, the ``report`` commands, and the recount of the
+    rollups that follows each shipped batch of corrections."""
     app.register_blueprint(api.bp)
     app.extensions["openapi"].add(openapi.OPERATIONS)
     app.cli.add_command(cli.report_cli)
+    pipeline = app.extensions["events"]
+    refresher = RollupRefresher(
+        pipeline.clickhouse,
+        pipeline.schema_dir,
+        cluster=pipeline.cluster,
+        retention_days=pipeline.retention.events_days,
+    )
+    pipeline.after_shipping(CORRECTIONS, refresher)
+    app.extensions["analytics.refresher"] = refresher

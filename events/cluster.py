@@ -11,8 +11,9 @@ states merge exactly, so where a row landed never changes a number).
 The sharding key hashes a row's sort key: deterministic, so a replayed batch reaches the
 shards its first delivery reached, where the deduplication token makes it a no-op.
 
-Only the statement shapes our migrations use are known; any other statement is refused
-with a SchemaError instead of being run unchanged on one node.
+Only the statement shapes our migrations (and the rollup refresh, analytics.corrections)
+use are known; any other statement is refused with a SchemaError instead of being run
+unchanged on one node.
 """
 
 import re
@@ -32,6 +33,7 @@ _CREATE_VIEW = re.compile(
     re.IGNORECASE,
 )
 _ALTER_TABLE = re.compile(r"\AALTER\s+TABLE\s+(?P<name>\w+)\b", re.IGNORECASE)
+_DELETE = re.compile(r"\ADELETE\s+FROM\s+(?P<name>\w+)\b", re.IGNORECASE)
 _INSERT = re.compile(r"\AINSERT\s+INTO\b", re.IGNORECASE)
 _SOURCE = re.compile(r"\b(?P<keyword>FROM|JOIN)\s+(?P<name>\w+)\b", re.IGNORECASE)
 # ClickHouse's own macros: each replica fills in its shard and name.
@@ -64,12 +66,17 @@ def for_cluster(statement: str, cluster: str, tables: frozenset[str]) -> list[st
         return [head + body]
     if match := _ALTER_TABLE.match(statement):
         return [f"ALTER TABLE {local_name(match['name'])} {on}{statement[match.end() :]}"]
+    if match := _DELETE.match(statement):
+        # Lightweight deletes act on the parts that hold the rows: every shard's local part.
+        # The statement is ours (analytics.corrections); its values are bound parameters.
+        rest = statement[match.end() :]
+        return [f"DELETE FROM {local_name(match['name'])} {on}{rest}"]  # noqa: S608
     if _INSERT.match(statement):
         # Through the Distributed tables: read from every shard, written by sharding key.
         return [statement]
     raise SchemaError(
         "cannot rewrite this statement for a cluster (known: CREATE TABLE, CREATE "
-        f"MATERIALIZED VIEW … TO, ALTER TABLE, INSERT): {statement[:80]!r}"
+        f"MATERIALIZED VIEW … TO, ALTER TABLE, DELETE, INSERT): {statement[:80]!r}"
     )
 
 

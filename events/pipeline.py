@@ -26,7 +26,7 @@ from events.errors import SpoolFull
 from events.periodic import PeriodicTasks, Task
 from events.protocols import DropReason
 from events.retention import Retention, apply_retention
-from events.shipper import Shipper
+from events.shipper import Hook, Shipper
 from events.spool import MAX_LINE_BYTES, TABLE_RE, SpoolWriter
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Pipeline:
         self._meter = BacklogMeter(self.root)
         self._tables: set[str] = set()
         self._periodic = PeriodicTasks()
+        self._hooks: dict[str, list[Hook]] = {}
         self._init_runtime()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
@@ -85,7 +86,9 @@ class Pipeline:
         self._drops_lock = threading.Lock()
         # (writer, its bytes_written, backlog bytes) at the last measurement of the spool.
         self._mark: tuple[SpoolWriter | None, int, int] = (None, 0, 0)
-        self._shipper = Shipper(self.root, self.clickhouse, lambda: self._writer, self.batch)
+        self._shipper = Shipper(
+            self.root, self.clickhouse, lambda: self._writer, self.batch, self._hooks
+        )
         self._periodic.reset()
 
     def emit(self, table: str, row: dict[str, Any]) -> None:
@@ -150,6 +153,17 @@ class Pipeline:
         run again, if sooner. Failures are logged and retried; they never stop shipping.
         """
         self._periodic.add(name, task, interval)
+
+    def after_shipping(self, table: str, hook: Hook) -> None:
+        """Have ``hook`` run with each shipped batch's rows of ``table``, in the shipper
+        thread, once they are in ClickHouse and before the batch is acknowledged.
+
+        If it raises, the batch is shipped again later (its inserts deduplicated) and the
+        hook runs again: it must be idempotent. It runs without an app context.
+        """
+        if not TABLE_RE.match(table):
+            raise ValueError(f"not a ClickHouse table name: {table!r}")
+        self._hooks.setdefault(table, []).append(hook)
 
     def start(self) -> None:
         """Start the background shipper; it first ships leftovers, then new events."""

@@ -106,6 +106,32 @@ def all_tables(migrations: list[Migration]) -> frozenset[str]:
     return frozenset({"schema_migrations"}.union(*(m.tables for m in migrations)))
 
 
+def view_select(migrations: list[Migration], target: str) -> str:
+    """The SELECT of the materialized view that feeds ``target`` (the history's last one).
+
+    A rollup's one definition: its view feeds it row by row, and whoever recounts part of
+    it (analytics.corrections) runs the same SELECT over another source.
+    """
+    selects = [
+        statement[view.end() :]
+        for migration in migrations
+        for statement in migration.statements
+        if (view := _VIEW_RE.match(statement)) and view[1] == target
+    ]
+    if not selects:
+        raise SchemaError(f"no materialized view feeds {target}")
+    return selects[-1]
+
+
+def reading(select: str, table: str, source: str) -> str:
+    """``select`` with its one ``FROM table`` reading the subquery ``source`` instead, under
+    the table's name (so the SELECT's columns and conditions apply to it unchanged)."""
+    from_table = re.compile(rf"\bFROM\s+{re.escape(table)}\b")
+    if len(from_table.findall(select)) != 1:
+        raise SchemaError(f"expected one FROM {table} in: {select[:80]!r}")
+    return from_table.sub(lambda _: f"FROM ({source}) AS {table}", select)
+
+
 def upgrade(store: ClickHouseStore, schema_dir: Path, cluster: str | None = None) -> list[str]:
     """Apply the migrations not applied yet (for ``cluster`` if named); return their names."""
     migrations = load_migrations(schema_dir)

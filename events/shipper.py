@@ -1,12 +1,19 @@
-"""The shipper: move spooled lines into ClickHouse batch by batch, exactly once."""
+"""The shipper: move spooled lines into ClickHouse batch by batch, exactly once.
+
+A batch is acknowledged once its rows are inserted and the hooks of their tables have run
+(:data:`Hooks`: what must follow the rows, e.g. recounting the rollups a correction
+changes). If an insert or a hook fails, the batch stays in flight and is shipped again,
+under the same deduplication tokens, so hooks must be idempotent.
+"""
 
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core import jsoncodec
 from core.times import api_time
@@ -27,6 +34,11 @@ log = logging.getLogger(__name__)
 # Damaged spools kept for the health report (the newest; the log has them all).
 DAMAGE_KEPT = 20
 
+# What runs after a batch's rows of a table are in ClickHouse: table -> hooks, each given
+# the rows (parsed; lines that are not a JSON object are left out).
+Hook = Callable[[list[dict[str, Any]]], None]
+Hooks = Mapping[str, Sequence[Hook]]
+
 
 class Shipper:
     """Ship this process's spool directory and, one at a time, those of dead processes."""
@@ -37,8 +49,10 @@ class Shipper:
         store: EventStore,
         writer: Callable[[], SpoolWriter | None],
         batch_lines: int,
+        hooks: Hooks | None = None,
     ):
         self.root = root
+        self._hooks: Hooks = hooks if hooks is not None else {}
         self.store = store
         self.batch_lines = batch_lines
         self._writer = writer
@@ -154,6 +168,11 @@ class Shipper:
                 if not rows:
                     continue
             self._insert(directory, table, rows, token)
+        # Also when every row was there already: a crash may have come between the insert
+        # and the hook.
+        for table, rows in tables.items():
+            for hook in self._hooks.get(table, ()):
+                hook(_parsed(rows))
         directory.ack(batch)
         self.shipped_events += lines
         self._full |= lines >= self.batch_lines
@@ -211,6 +230,18 @@ class Shipper:
             self.root / ".rejected",
             reason,
         )
+
+
+def _parsed(rows: bytes) -> list[dict[str, Any]]:
+    parsed = []
+    for line in rows.split(b"\n"):
+        try:
+            row = jsoncodec.loads(line) if line else None
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            parsed.append(row)
+    return parsed
 
 
 def _event_id(line: bytes) -> str | None:

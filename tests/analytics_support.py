@@ -73,6 +73,31 @@ def insert_batches(store: ClickHouseStore, table: str, batches, replays) -> None
             _insert(store, table, batches[index], token)
 
 
+def ship_spooled(store: ClickHouseStore, batches, replays, hooks) -> None:
+    """Ship batches of spool lines, ``(table, row)``, as the shipper does: per batch, each
+    table's rows in one insert (in the order the tables first appear, each with its own
+    token), then the hooks of those tables (``{table: hook(rows)}``) with the batch's rows.
+
+    ``replays``: (batch index, same token?) as in :func:`insert_batches`, but each right
+    after its batch: the shipper retries the batch in flight (after a lost answer, a
+    failed hook or a crash) before it reads any further.
+    """
+    again: dict[int, list[bool]] = {}
+    for index, same_token in replays:
+        again.setdefault(index, []).append(same_token)
+    for index, lines in enumerate(batches):
+        token = uuid.uuid4().hex
+        for same_token in [True, *again.get(index, [])]:
+            tables: dict[str, list[dict]] = {}
+            for table, row in lines:
+                tables.setdefault(table, []).append(row)
+            for table, rows in tables.items():
+                _insert(store, table, rows, f"{token if same_token else uuid.uuid4().hex}/{table}")
+            for table, rows in tables.items():
+                if table in hooks:
+                    hooks[table](rows)
+
+
 def _insert(store: ClickHouseStore, table: str, rows: list[dict], token: str) -> None:
     if rows:
         store.insert_json(table, b"".join(jsoncodec.compact(r) + b"\n" for r in rows), token)

@@ -1,7 +1,8 @@
 """The open curve (analytics.curve, rollup email_age_daily): each point equals a recount.
 
 The same drawn streams as the open-rates property test (two campaigns, three send days,
-every agent class, opens days after the send, replays), shipped into the real rollups.
+every agent class, opens days after the send, replays, corrections of opens and clicks
+found out later), shipped into the real rollups as the shipper does.
 Point N counts the messages of the campaign with an open (at all, by a person) or an
 engagement no later than N days after their send day; the last point equals the open-rates
 report of the same range, so the chart and the table never disagree.
@@ -11,21 +12,12 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
-from analytics_support import (
-    PROPERTY,
-    empty,
-    event_stream,
-    insert_batches,
-    rollup_store,
-    ship_stream,
-)
+from analytics_support import PROPERTY, empty, insert_batches, rollup_store
 from hypothesis import given
-from test_analytics_email import CAMPAIGNS, FIRST_DAY, HUMAN, email_event
+from test_analytics_email import CAMPAIGNS, FIRST_DAY, HUMAN, TABLES, email_stream, ship_email
 
 from analytics.curve import CurvePoint, open_curve
 from analytics.rollups import ReportQuery, open_rates
-
-TABLES = ("email_events", "email_daily", "email_age_daily")
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +68,9 @@ def recount(events: list[dict], query: ReportQuery, sent: int) -> list[CurvePoin
 
 
 @PROPERTY
-@given(stream=event_stream(email_event()))
+@given(stream=email_stream())
 def test_every_point_equals_a_recount_of_the_raw_events(store, stream):
-    distinct = ship_stream(store, TABLES, stream)
+    distinct = ship_email(store, stream)
     for campaign in CAMPAIGNS:
         for start in (FIRST_DAY, FIRST_DAY + timedelta(days=1)):
             query = ReportQuery(start, FIRST_DAY + timedelta(days=2), campaign)
