@@ -97,7 +97,7 @@ class RollupRefresher:
         if not ids or not campaigns:
             return set()
         rows = self._store.query(
-            self._sql["keys"], {"campaigns": sorted(campaigns), "ids": sorted(ids)}
+            self.statements["keys"], {"campaigns": sorted(campaigns), "ids": sorted(ids)}
         )
         return {(campaign, day) for campaign, day in rows}
 
@@ -130,14 +130,18 @@ class RollupRefresher:
             "keys": sorted(keys),
         }
         for rollup in ROLLUPS:
-            self._store.command(self._sql[f"delete {rollup}"], parameters)
-            self._store.command(self._sql[f"insert {rollup}"], parameters)
+            self._store.command(self.statements[f"delete {rollup}"], parameters)
+            self._store.command(self.statements[f"insert {rollup}"], parameters)
         return keys
 
     @cached_property
-    def _sql(self) -> dict[str, str]:
-        # Built on first use from the schema history: the views' SELECTs are the rollups'
-        # definitions, read from the same files `consentry db upgrade` applies.
+    def statements(self) -> dict[str, str]:
+        """The statements a refresh runs, by name, in this install's shape (one server or
+        a cluster); values are bound parameters.
+
+        Built on first use from the schema history: the views' SELECTs are the rollups'
+        definitions, read from the same files ``consentry db upgrade`` applies.
+        """
         migrations = load_migrations(self._schema_dir)
         tables = all_tables(migrations)
         sql = {"keys": _keys_sql(view_select(migrations, ROLLUPS[0]))}

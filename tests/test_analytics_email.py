@@ -11,8 +11,9 @@ recount follows docs/analytics.md: an event's class is its correction's when it 
 a message belongs to its send day, rates are per unique message.
 """
 
+import json
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from analytics_support import (
@@ -27,12 +28,17 @@ from analytics_support import (
     split,
     unique_events,
 )
+from email_hits_support import BROWSER, age, api_key, links, mint, pixel_path
 from events_support import SCHEMA_DIR
 from hypothesis import given
 from hypothesis import strategies as st
+from test_dashboard import PASSWORD, _cells, _login
 
 from analytics.corrections import RollupRefresher
+from analytics.curve import open_curve
 from analytics.rollups import AGENT_CLASSES, ReportQuery, open_rates
+from dashboard import users
+from pixel.bursts import BurstTracker
 
 TABLES = ("email_events", "email_reclassified", "email_daily", "email_age_daily")
 CAMPAIGNS = ("spring", "summer")
@@ -234,3 +240,63 @@ def test_a_known_campaign_gives_the_documented_numbers(store):
     assert (row["engaged"], row["engagement_rate"]) == (2, 0.5)
     assert (row["clicks"], row["unique_clicks"], row["click_rate"]) == (1, 1, 0.25)
     assert (row["unsubscribes"], row["unsubscribe_rate"]) == (1, 0.25)
+
+
+def test_a_burst_found_out_later_leaves_the_human_numbers(make_app):
+    # End to end: a message minted through the API is opened and clicked by what looks
+    # like a person; the report counts one engaged message. Seconds later the same client
+    # follows the hidden honeypot link: the burst was a scanner's (pixel.bursts), its open
+    # and click are corrected, and once shipped the API, the CLI and the curve show them
+    # as security_scanner: opened by a machine only, nobody engaged; so does the dashboard.
+    app = make_app(EMAIL_TRACKING_CONSENT="not_required")
+    now = [1000.0]
+    app.extensions["pixel.hits"].bursts = BurstTracker(clock=lambda: now[0])
+    client = app.test_client()
+    auth = api_key(app)
+    answer = mint(client, auth, campaign="burst")
+    age(app, answer["message_id"], seconds=600)  # well after the send: not a send-time scan
+    scanner = {"headers": {"User-Agent": BROWSER}, "environ_base": {"REMOTE_ADDR": "192.0.2.9"}}
+
+    def report() -> dict:
+        assert app.extensions["events"].flush(timeout=30)
+        got = client.get("/api/v1/reports/open-rates?campaign=burst", headers=auth)
+        (row,) = got.json["rows"]
+        return row
+
+    assert client.get(pixel_path(answer), **scanner).status_code == 200
+    now[0] += 2
+    assert client.get(links(answer)["Sale"], **scanner).status_code == 302
+    before = report()
+    assert (before["human_opens"], before["engaged"], before["human_clicks"]) == (1, 1, 1)
+
+    now[0] += 3
+    assert client.get(links(answer)["honeypot"], **scanner).status_code == 200
+    row = report()
+    assert row["unique_opens_by_class"] == {
+        "human": 0, "mail_proxy": 0, "apple_mpp": 0, "security_scanner": 1, "bot": 0,
+    }  # fmt: skip
+    assert (row["sent"], row["unique_opens"], row["machine_opens"], row["human_opens"]) == (
+        1, 1, 1, 0,
+    )  # fmt: skip
+    assert (row["engaged"], row["engagement_rate"]) == (0, 0.0)
+    assert (row["clicks"], row["unique_clicks"], row["human_clicks"]) == (2, 1, 0)
+
+    cli = app.test_cli_runner().invoke(
+        args=["report", "open-rates", "--campaign", "burst", "--format", "json"]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["rows"] == [row]
+    app.extensions["events"].clickhouse.close()  # the CLI closed it; reopen in this process
+    today = datetime.now(UTC).date()
+    curve = open_curve(
+        app.extensions["events"].clickhouse,
+        ReportQuery(today - timedelta(days=1), today, "burst"),
+        sent=1,
+    )
+    assert [(p.unique_opens, p.human_opens, p.engaged) for p in curve] == [(1, 0, 0)]
+
+    with app.app_context():
+        users.create_user("ana", PASSWORD)
+    _login(client)
+    cells = _cells(client.get("/dashboard/?campaign=burst").text, "campaign", "burst")
+    assert (cells["machine_share"], cells["engagement_rate"]) == ("100.0% 1 msgs", "0.0% 0 msgs")

@@ -11,6 +11,7 @@ import re
 import pytest
 from events_support import SCHEMA_DIR
 
+from analytics.corrections import ROLLUPS, RollupRefresher
 from events.clickhouse import ClickHouseStore
 from events.cluster import for_cluster
 from events.errors import SchemaError
@@ -83,6 +84,23 @@ def test_retention_alters_parse_and_name_local_parts(parser):
         statement = f"ALTER TABLE {table.name} MODIFY TTL toDateTime(ts) + toIntervalDay(9)"
         (rewritten,) = for_cluster(statement, CLUSTER, TABLES)
         assert parser(rewritten).startswith(f"ALTER TABLE {table.name}_local ON CLUSTER {CLUSTER}")
+
+
+@pytest.mark.parametrize("cluster", [None, CLUSTER])
+def test_the_rollup_refresh_parses_in_both_shapes(parser, cluster):
+    # The refresh that applies corrections (analytics.corrections): its deletes act on
+    # every shard's local part, its recounts go through the Distributed tables.
+    statements = RollupRefresher(None, SCHEMA_DIR, cluster=cluster).statements
+    assert len(statements) == 1 + 2 * len(ROLLUPS)
+    formatted = {name: parser(sql) for name, sql in statements.items()}
+    for rollup in ROLLUPS:
+        delete, insert = formatted[f"delete {rollup}"], formatted[f"insert {rollup}"]
+        target = [f"{rollup}_local", "ON", "CLUSTER", CLUSTER] if cluster else [rollup]
+        assert delete.split(" WHERE ")[0].split() == ["DELETE", "FROM", *target]
+        assert insert.startswith(f"INSERT INTO {rollup}\nSETTINGS distributed_foreground_insert")
+        # Both raw tables are Distributed on a cluster: the corrections are joined GLOBAL.
+        assert "GLOBAL LEFT JOIN" in insert
+        assert "_local" not in insert + formatted["keys"]
 
 
 def test_an_unknown_statement_shape_is_refused():

@@ -393,3 +393,36 @@ def test_an_event_shipped_while_missing_events_looks_is_not_missing(ev_pipelines
     pipeline.clickhouse.query = query_then_ship
 
     assert pipeline.missing_events("consent_events", [event_id]) == set()
+
+
+def test_a_table_hook_runs_after_the_insert_and_before_the_ack(ev_pipelines, ev_url):
+    # A hook that fails once: the batch stays in flight, is shipped again under the same
+    # token (no duplicate row), and the hook runs again with the same rows.
+    pipeline = ev_pipelines(ev_url, SHIP_BATCH=1000)
+    seen = []
+
+    def hook(rows):
+        stored = set(event_ids(pipeline.clickhouse))
+        seen.append(([r["event_id"] for r in rows], stored, pipeline.backlog().events))
+        if len(seen) == 1:
+            raise RuntimeError("ClickHouse went away mid-recount")
+
+    pipeline.after_shipping("consent_events", hook)
+    with pytest.raises(ValueError, match="table name"):
+        pipeline.after_shipping("consent events", hook)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for event_id in ids:
+        pipeline.emit("consent_events", consent_row(event_id=event_id))
+    pipeline.count_drop("invalid", "email_open")  # another table: not this hook's rows
+
+    assert not pipeline.flush(0.5, retry=False)
+    assert pipeline.health()["spool"]["last_error"] == (
+        "RuntimeError: ClickHouse went away mid-recount"
+    )
+    assert pipeline.flush(10)
+    assert [rows for rows, _, _ in seen] == [ids, ids]
+    for _, stored, backlog in seen:
+        assert set(ids) <= stored  # the rows were in ClickHouse when the hook ran
+        assert backlog == 4  # and the batch was not acknowledged yet
+    assert counts(pipeline.clickhouse) == (3, 3)
+    assert pipeline.backlog().events == 0
