@@ -9,7 +9,7 @@ Corrections of email events' classes are recounted into the rollups as they are 
 from flask import Flask
 
 from analytics import api, cli, openapi
-from analytics.corrections import CORRECTIONS, RollupRefresher
+from analytics.corrections import CORRECTIONS, SETTLE_SECONDS, RollupRefresher
 
 
 def init_app(app: Flask) -> None:
@@ -19,11 +19,16 @@ def init_app(app: Flask) -> None:
     app.extensions["openapi"].add(openapi.OPERATIONS)
     app.cli.add_command(cli.report_cli)
     pipeline = app.extensions["events"]
+    # The embedded engine is shipped to by one process, whose recounts never overlap.
+    several = not pipeline.clickhouse.embedded
     refresher = RollupRefresher(
         pipeline.clickhouse,
         pipeline.schema_dir,
         cluster=pipeline.cluster,
         retention_days=pipeline.retention.events_days,
+        settle=SETTLE_SECONDS if several else None,
     )
     pipeline.after_shipping(CORRECTIONS, refresher)
+    if several:
+        pipeline.add_periodic("settle_email_rollups", refresher.settle, SETTLE_SECONDS)
     app.extensions["analytics.refresher"] = refresher

@@ -1,4 +1,5 @@
-"""``consentry report consent-rates|open-rates``: the report API's numbers in a terminal.
+"""``consentry report consent-rates|open-rates``: the report API's numbers in a terminal;
+``consentry report refresh``: recount the email rollups with every correction applied.
 
 The embedded engine (chdb) opens its data path in one process only. While a server runs
 on it, this command cannot read ClickHouse itself, so it asks the server's report API
@@ -10,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -84,6 +85,42 @@ def open_rates(campaign, start, end, group_by, output, server, api_key) -> None:
     """Email rates per campaign: sent, opens by agent class, engagement, clicks, unsubscribes."""
     args = {"campaign": campaign, "from": start, "to": end, "group_by": group_by}
     _report("open-rates", OpenRatesParams, args, reports.open_report, output, server, api_key)
+
+
+@report_cli.command("refresh")
+@click.option("--campaign", default=None, help="Only this campaign.")
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First send day (default: the oldest whose raw events are kept).",
+)
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last send day (default: today).")  # fmt: skip
+def refresh(campaign, start, end) -> None:
+    """Recount the email rollups of a range from the raw events, corrections applied.
+
+    The server does this as corrections arrive; run it once for corrections recorded by a
+    release before that, or after repairing raw events by hand.
+    """
+    pipeline = current_app.extensions["events"]
+    today = datetime.now(UTC).date()
+    last: date = end.date() if end else today
+    first: date = start.date() if start else today - timedelta(pipeline.retention.events_days - 1)
+    refresher = current_app.extensions["analytics.refresher"]
+    try:
+        done = refresher.refresh(refresher.keys_between(first, last, campaign))
+    except DatabaseError as e:
+        if ENGINE_HELD not in str(e):
+            raise
+        raise click.ClickException(
+            "the embedded ClickHouse engine is held by another process, usually the running "
+            "Consentry server: stop it first (it recounts corrections itself as they arrive)"
+        ) from None
+    finally:
+        pipeline.clickhouse.close()
+    click.echo(f"recounted {len(done)} campaign send days from {first} to {last}")
 
 
 def _report(name, model: type[ReportParams], args, build, output, server, api_key) -> None:

@@ -20,9 +20,17 @@ redone; it is idempotent. Why this design, its cost and its limits: docs/analyti
 
 A key older than the raw events' retention is left alone: its raw rows may be gone, and
 a recount would lose what the rollup still holds.
+
+Where several processes ship (gunicorn workers on a ClickHouse server), two recounts of
+one key can overlap: one that read the raw events before a correction may write after
+the other deleted, and its stale states would stay. So there each key is recounted once
+more :data:`SETTLE_SECONDS` after this process last recounted it (:meth:`settle`, a
+periodic task): by then every overlapping recount has landed. The embedded engine has
+one shipping process, whose recounts run one after the other.
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -41,6 +49,9 @@ CORRECTIONS = "email_reclassified"
 ROLLUPS = ("email_daily", "email_age_daily")
 
 Key = tuple[str, date]  # (campaign, send_day)
+
+# Far longer than one recount takes, short enough that a report is right soon after.
+SETTLE_SECONDS = 30.0
 
 # The raw events of some campaigns, each with its class as corrected. GLOBAL: on a cluster
 # both tables are Distributed, and the corrections are gathered once, then sent to every
@@ -78,13 +89,20 @@ class RollupRefresher:
         *,
         cluster: str | None = None,
         retention_days: int = 400,
+        settle: float | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        clock: Callable[[], float] = time.monotonic,
     ):
+        """``settle``: recount each key once more this many seconds after its last
+        recount here (where several processes ship), or never (None)."""
         self._store = store
         self._schema_dir = schema_dir
         self._cluster = cluster
         self._retention_days = retention_days
+        self._settle = settle
         self._today = today
+        self._clock = clock
+        self._unsettled: dict[Key, float] = {}  # key -> when to recount it once more
 
     def __call__(self, corrections: list[dict[str, Any]]) -> None:
         """The shipping hook: recount the keys a batch of ``email_reclassified`` rows touches."""
@@ -123,8 +141,28 @@ class RollupRefresher:
                 oldest,
             )
         keys -= expired
+        self._recount(keys)
+        if self._settle is not None and keys:
+            due = self._clock() + self._settle
+            self._unsettled.update(dict.fromkeys(keys, due))
+        return keys
+
+    def settle(self) -> float | None:
+        """Recount once more the keys whose last recount here is ``settle`` seconds old
+        (a periodic task, run by the shipper thread as the hook is); return the seconds
+        until the next one is due, or None when none is waiting."""
+        now = self._clock()
+        due = {key for key, at in self._unsettled.items() if at <= now}
+        self._recount(due)
+        for key in due:
+            del self._unsettled[key]
+        if not self._unsettled:
+            return None
+        return min(self._unsettled.values()) - now
+
+    def _recount(self, keys: set[Key]) -> None:
         if not keys:
-            return set()
+            return
         parameters = {
             "campaigns": sorted({campaign for campaign, _ in keys}),
             "keys": sorted(keys),
@@ -132,7 +170,6 @@ class RollupRefresher:
         for rollup in ROLLUPS:
             self._store.command(self.statements[f"delete {rollup}"], parameters)
             self._store.command(self.statements[f"insert {rollup}"], parameters)
-        return keys
 
     @cached_property
     def statements(self) -> dict[str, str]:

@@ -29,7 +29,7 @@ from analytics_support import (
     unique_events,
 )
 from email_hits_support import BROWSER, age, api_key, links, mint, pixel_path
-from events_support import SCHEMA_DIR
+from events_support import SCHEMA_DIR, closed_port_url
 from hypothesis import given
 from hypothesis import strategies as st
 from test_dashboard import PASSWORD, _cells, _login
@@ -38,6 +38,7 @@ from analytics.corrections import RollupRefresher
 from analytics.curve import open_curve
 from analytics.rollups import AGENT_CLASSES, ReportQuery, open_rates
 from dashboard import users
+from events.schema import load_migrations, view_select
 from pixel.bursts import BurstTracker
 
 TABLES = ("email_events", "email_reclassified", "email_daily", "email_age_daily")
@@ -300,3 +301,94 @@ def test_a_burst_found_out_later_leaves_the_human_numbers(make_app):
     _login(client)
     cells = _cells(client.get("/dashboard/?campaign=burst").text, "campaign", "burst")
     assert (cells["machine_share"], cells["engagement_rate"]) == ("100.0% 1 msgs", "0.0% 0 msgs")
+
+
+def _person_opened(day: int = 0) -> tuple[list[dict], list[dict]]:
+    """A message sent on FIRST_DAY + ``day`` and opened by what looked like a person, and
+    the correction that says it was a scanner."""
+    sent = {"event_id": "00000000-0000-4000-8000-000000000001", "ts": at(day, 0),
+            "kind": "sent", "site": "demo", "campaign": "spring", "list": "default",
+            "message_id": "m1", "recipient": "", "tracking": "individual",
+            "sent_at": at(day, 0), "agent_class": ""}  # fmt: skip
+    opened = sent | {"event_id": "00000000-0000-4000-8000-000000000002", "ts": at(day, 600),
+                     "kind": "open", "agent_class": "human"}  # fmt: skip
+    return [sent, opened], [correction(opened)]
+
+
+def _human_opens(store, day: int = 0) -> int:
+    (row,) = open_rates(store, ReportQuery(FIRST_DAY, FIRST_DAY + timedelta(days=day), "spring"))
+    return row["human_opens"]
+
+
+def test_a_recount_that_lands_late_is_settled(store):
+    # Two shipping processes recount one key at once: the one that read the raw events
+    # before the correction writes last (here: the view's own SELECT without corrections).
+    # Its stale states stay until the key is recounted once more, SETTLE seconds later.
+    empty(store, TABLES)
+    events, corrections = _person_opened()
+    insert_batches(store, "email_events", [events], [])
+    insert_batches(store, "email_reclassified", [corrections], [])
+    clock = [100.0]
+    refresher = RollupRefresher(
+        store, SCHEMA_DIR, settle=30.0, clock=lambda: clock[0], today=lambda: FIRST_DAY
+    )
+    refresher(corrections)
+    assert _human_opens(store) == 0
+    view = view_select(load_migrations(SCHEMA_DIR), "email_daily")
+    store.command(f"INSERT INTO email_daily {view}")  # the stale recount lands
+    assert _human_opens(store) == 1
+    clock[0] += 29
+    assert refresher.settle() == pytest.approx(1.0)  # not yet: one second to go
+    assert _human_opens(store) == 1
+    clock[0] += 1
+    assert refresher.settle() is None  # recounted, and nothing left waiting
+    assert _human_opens(store) == 0
+
+
+def test_a_correction_older_than_the_raw_events_is_left_out(store, caplog):
+    # Raw events are kept 30 days here: a recount 40 days after the send could find them
+    # gone and lose what the rollup holds, so the rollup keeps its numbers as they are.
+    empty(store, TABLES)
+    events, corrections = _person_opened()
+    insert_batches(store, "email_events", [events], [])
+    insert_batches(store, "email_reclassified", [corrections], [])
+    late = RollupRefresher(
+        store, SCHEMA_DIR, retention_days=30, today=lambda: FIRST_DAY + timedelta(days=40)
+    )
+    assert late.refresh(late.keys_of(corrections)) == set()
+    assert "left out: their raw events may have expired" in caplog.text
+    (row,) = open_rates(store, ReportQuery(FIRST_DAY, FIRST_DAY, "spring"))
+    assert (row["sent"], row["human_opens"]) == (1, 1)
+    in_time = RollupRefresher(
+        store, SCHEMA_DIR, retention_days=30, today=lambda: FIRST_DAY + timedelta(days=29)
+    )
+    assert in_time.refresh(in_time.keys_of(corrections)) == {("spring", FIRST_DAY)}
+    assert _human_opens(store) == 0
+
+
+def test_the_cli_recounts_corrections_recorded_before_the_server_did(app, runner):
+    # Corrections stored without the shipping hook (as a release before it did): the
+    # rollups still count the person, until `consentry report refresh` recounts them.
+    today = datetime.now(UTC).date()
+    day = (today - FIRST_DAY).days
+    events, corrections = _person_opened(day)
+    store = app.extensions["events"].clickhouse
+    insert_batches(store, "email_events", [events], [])
+    insert_batches(store, "email_reclassified", [corrections], [])
+    assert _human_opens(store, day) == 1
+    result = runner.invoke(args=["report", "refresh", "--campaign", "spring"])
+    assert result.exit_code == 0, result.output
+    assert f"recounted 1 campaign send days from {today - timedelta(399)} to {today}" in (
+        result.output
+    )
+    assert _human_opens(store, day) == 0
+    bad = runner.invoke(args=["report", "refresh", "--from", "yesterday"])
+    assert bad.exit_code == 2
+    assert "'yesterday' does not match the format '%Y-%m-%d'" in bad.output
+
+
+def test_keys_are_settled_only_where_several_processes_ship(make_app):
+    embedded = make_app()  # one process ships: its recounts never overlap
+    assert "settle_email_rollups" not in embedded.extensions["events"].health()["tasks"]
+    server = make_app(CLICKHOUSE_URL=closed_port_url())
+    assert "settle_email_rollups" in server.extensions["events"].health()["tasks"]
