@@ -18,11 +18,14 @@ _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Settings of every spool insert. A typo'd column fails loudly instead of vanishing; the
 # spool writes timestamps as text; async inserts would acknowledge before writing and skip
-# deduplication, so they are off even if a server profile turns them on.
+# deduplication, so they are off even if a server profile turns them on. On a cluster, a
+# Distributed table would otherwise queue the rows on this node and answer at once: rows
+# acknowledged must be on their shards, where the shipping hooks (and reports) read them.
 INSERT_SETTINGS = {
     "input_format_skip_unknown_fields": 0,
     "date_time_input_format": "best_effort",
     "async_insert": 0,
+    "distributed_foreground_insert": 1,
 }
 
 # Server error codes that mean "these rows cannot be parsed into this table", as opposed to
