@@ -53,10 +53,11 @@ Key = tuple[str, date]  # (campaign, send_day)
 # Far longer than one recount takes, short enough that a report is right soon after.
 SETTLE_SECONDS = 30.0
 
-# The raw events of some campaigns, each with its class as corrected. GLOBAL: on a cluster
+# The raw events of some campaigns (parameter ``campaigns``), each with its class as
+# corrected: what every report number counts. GLOBAL: on a cluster
 # both tables are Distributed, and the corrections are gathered once, then sent to every
 # shard (elsewhere it changes nothing). A replayed correction is a duplicate row: any().
-_CORRECTED = """
+CORRECTED_EVENTS = """
 SELECT * EXCEPT (corrected_class)
     REPLACE (coalesce(nullIf(corrected_class, ''), agent_class) AS agent_class)
 FROM email_events
@@ -183,7 +184,7 @@ class RollupRefresher:
         tables = all_tables(migrations)
         sql = {"keys": _keys_sql(view_select(migrations, ROLLUPS[0]))}
         for rollup in ROLLUPS:
-            recount = reading(view_select(migrations, rollup), RAW, _CORRECTED)
+            recount = reading(view_select(migrations, rollup), RAW, CORRECTED_EVENTS)
             delete = f"DELETE FROM {rollup} WHERE {_OF_KEYS}"  # noqa: S608 (our names)
             (sql[f"delete {rollup}"],) = (
                 for_cluster(delete, self._cluster, tables) if self._cluster else [delete]
