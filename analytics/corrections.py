@@ -37,7 +37,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from events.clickhouse import ClickHouseStore
+from events.clickhouse import ClickHouseStore, canonical_id
 from events.cluster import for_cluster
 from events.schema import all_tables, load_migrations, reading, view_select
 
@@ -111,8 +111,11 @@ class RollupRefresher:
 
     def keys_of(self, corrections: Iterable[dict[str, Any]]) -> set[Key]:
         """The rollup keys of the events some corrections name (those ClickHouse has)."""
-        ids = {str(c["event_id"]) for c in corrections if c.get("event_id")}
-        campaigns = {str(c["campaign"]) for c in corrections if c.get("campaign") is not None}
+        # Rows ClickHouse refused come along too (set aside by the shipper): a malformed
+        # id names no event, and must not fail the hook (and hold the spool) forever.
+        named = [c for c in corrections if canonical_id(c.get("event_id")) is not None]
+        ids = {canonical_id(c["event_id"]) for c in named}
+        campaigns = {str(c["campaign"]) for c in named if c.get("campaign") is not None}
         if not ids or not campaigns:
             return set()
         rows = self._store.query(

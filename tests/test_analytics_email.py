@@ -392,3 +392,16 @@ def test_keys_are_settled_only_where_several_processes_ship(make_app):
     assert "settle_email_rollups" not in embedded.extensions["events"].health()["tasks"]
     server = make_app(CLICKHOUSE_URL=closed_port_url())
     assert "settle_email_rollups" in server.extensions["events"].health()["tasks"]
+
+
+def test_a_correction_clickhouse_refuses_holds_nothing_up(app):
+    # Its line is set aside by the shipper; the hook, which sees the batch's rows, finds
+    # no key for it instead of failing (and holding the spool) forever.
+    pipeline = app.extensions["events"]
+    bad = {"event_id": "not-an-id", "ts": at(0, 5), "campaign": "spring", "message_id": "m1",
+           "agent_class": "security_scanner", "agent_reason": "burst:honeypot_link"}  # fmt: skip
+    pipeline.emit("email_reclassified", bad)
+    pipeline.emit("email_reclassified", bad | {"event_id": None})  # stored as the nil UUID
+    assert pipeline.flush(timeout=30)
+    assert pipeline.health()["spool"]["rejected_events"] == 1
+    assert app.extensions["analytics.refresher"].keys_of([bad, {"campaign": "spring"}]) == set()
