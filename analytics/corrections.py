@@ -54,9 +54,9 @@ Key = tuple[str, date]  # (campaign, send_day)
 SETTLE_SECONDS = 30.0
 
 # The raw events of some campaigns (parameter ``campaigns``), each with its class as
-# corrected: what every report number counts. GLOBAL: on a cluster
-# both tables are Distributed, and the corrections are gathered once, then sent to every
-# shard (elsewhere it changes nothing). A replayed correction is a duplicate row: any().
+# corrected: what every report number counts. GLOBAL: on a cluster both tables are
+# Distributed, and the corrections are gathered once, then sent to every shard (elsewhere
+# it changes nothing). A replayed correction is a duplicate row: any().
 CORRECTED_EVENTS = """
 SELECT * EXCEPT (corrected_class)
     REPLACE (coalesce(nullIf(corrected_class, ''), agent_class) AS agent_class)
@@ -113,13 +113,12 @@ class RollupRefresher:
         """The rollup keys of the events some corrections name (those ClickHouse has)."""
         # Rows ClickHouse refused come along too (set aside by the shipper): a malformed
         # id names no event, and must not fail the hook (and hold the spool) forever.
-        named = [c for c in corrections if canonical_id(c.get("event_id")) is not None]
-        ids = {canonical_id(c["event_id"]) for c in named}
-        campaigns = {str(c["campaign"]) for c in named if c.get("campaign") is not None}
-        if not ids or not campaigns:
+        named = {i: c for c in corrections if (i := canonical_id(c.get("event_id")))}
+        campaigns = {str(c["campaign"]) for c in named.values() if c.get("campaign") is not None}
+        if not campaigns:
             return set()
         rows = self._store.query(
-            self.statements["keys"], {"campaigns": sorted(campaigns), "ids": sorted(ids)}
+            self.statements["keys"], {"campaigns": sorted(campaigns), "ids": sorted(named)}
         )
         return {(campaign, day) for campaign, day in rows}
 
