@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from factories import decision
 from sqlalchemy import update
-from two_sites import TWO_SITES, post, shop_decision
+from two_sites import CHROME, TWO_SITES, post, shop_decision
 
 from consent.chain import (
     ChainReport,
@@ -36,17 +36,20 @@ KEPT = ("id", "record_id", "site_id", "seq", "created_at", "prev_hash", "hash")
 def _decide(client, count: int) -> dict[str, list[str]]:
     """``count`` decisions per site, each by a new visitor, the sites interleaved.
 
-    Varied choices and lifetimes, so no two records hash alike. Returns each site's consent
-    ids in chain order.
+    Every field set to something (signals, a region, a page, a UA family: a field left
+    empty could not show it was not cleared), and varied, so no two records hash alike.
+    Returns each site's consent ids in chain order.
     """
     made: dict[str, list[str]] = {site: [] for site in SITES}
     for i in range(count):
         for site in SITES:
             choices = {"analytics": bool(i % 2), "marketing": i % 3 == 0}
             body = (shop_decision if site == "shop" else decision)(
-                choices=choices, lifetime="session" if i % 2 else "persistent"
+                choices=choices, lifetime="session" if i % 2 else "persistent", page=f"/p{i}"
             )
-            answer = post(client, body)
+            headers = {"X-Country-Code": ("DE", "FR", "US")[i % 3], "User-Agent": CHROME}
+            headers |= {"DNT": "1"} if i % 2 else {"Sec-GPC": "1"}
+            answer = post(client, body, headers)
             assert answer.status_code == 201, answer.get_json()
             made[site].append(answer.get_json()["consent_id"])
     return made
@@ -77,6 +80,8 @@ def test_the_chains_verify_after_redacting_records_anywhere_in_them(make_app, po
     made = _decide(app.test_client(), 5)
     with app.app_context():
         before = {site: [_content(r) for r in _rows(site)] for site in SITES}
+        # Every field a redaction clears held something: else clearing it could not show.
+        assert all(any(was[k] != v for was in before["demo"]) for k, v in CLEARED.items())
         # The records at these places in demo's chain, and at the others in shop's.
         shop_positions = [p for p in range(1, 6) if p not in positions] or [3]
         chosen = {"demo": positions, "shop": shop_positions}
