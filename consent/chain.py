@@ -3,16 +3,23 @@
 Every record stores the hash of its site's previous record, so editing, removing or
 reordering one breaks the chain at that point; the site row keeps the head and length,
 so removing the newest records shows too.
+
+A record whose content must go (erasure, retention: consent.redaction) is redacted, not
+removed: its content fields are cleared and the digest of what they held is stored, so
+its link (``link_hash(prev_hash, seq, digest)``) still verifies and so do all after it.
+Tampering with a redacted record's digest or links still shows; its cleared content can
+no longer be checked, nor can it be altered unseen (verify wants it cleared).
 """
 
 import hashlib
 import logging
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 
 from sqlalchemy import Connection, Engine, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -299,6 +306,57 @@ def _fault(record: ConsentRecord, expected_seq: int, prev: str) -> str | None:
         return f"record {expected_seq} is missing"
     if record.prev_hash != prev:
         return "does not chain to the previous record"
+    if record.erased_at is not None or record.content_digest is not None:
+        return _redaction_fault(record)
     if record_hash(record) != record.hash:
         return "its content does not match its hash"
+    return None
+
+
+# --- redacting ------------------------------------------------------------------------
+
+# What a redacted record's content fields hold: who decided, what and how are gone. Kept
+# beside the chain's own fields: record_id (a receipt names it, and is told the record was
+# erased), site_id (whose chain) and created_at (no longer covered by any hash: it is
+# there for the reader, and names nobody).
+REDACTED: Mapping[str, object] = MappingProxyType(
+    {
+        "consent_id": "",
+        "action": "",
+        "choices": {},
+        "lifetime": "",
+        "policy_version": "",
+        "texts_hash": "",
+        "language": "",
+        "region": "",
+        "region_rule": "",
+        "region_model": "",
+        "dnt": False,
+        "gpc": False,
+        "ip_prefix": None,
+        "ua_family": None,
+        "page_origin": None,
+        "page_path": None,
+        "expires_at": None,
+    }
+)
+
+
+def redaction(record: ConsentRecord | NewRecord, now: datetime) -> dict[str, object]:
+    """The column values that redact ``record``: its content cleared, its digest kept.
+
+    The digest is taken over the content as stored, not checked first: a record edited
+    before its redaction keeps a digest its hash does not fit, so verify still says so.
+    """
+    return {**REDACTED, "choices": {}, "content_digest": content_hash(record), "erased_at": now}
+
+
+def _redaction_fault(record: ConsentRecord) -> str | None:
+    """A redacted record links through its stored digest, and holds no content any more."""
+    if record.erased_at is None or record.content_digest is None:
+        return "it is marked redacted only in part"
+    if any(getattr(record, name) != value for name, value in REDACTED.items()):
+        return "it is marked redacted but still holds content"
+    if link_hash(record.prev_hash, record.seq, record.content_digest) != record.hash:
+        return "its stored digest does not match its hash"
     return None

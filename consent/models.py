@@ -57,6 +57,10 @@ class ConsentRecord(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Set together when the record is redacted (erasure, retention): its content fields are
+    # cleared (consent.chain.REDACTED) and the chain links through the digest kept here.
+    content_digest: Mapped[str | None] = mapped_column(String(64))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IdempotencyKey(db.Model):
@@ -104,6 +108,8 @@ class NewRecord:
     expires_at: datetime | None
     prev_hash: str | None = None
     hash: str | None = None
+    content_digest: str | None = None  # a new record is never redacted
+    erased_at: datetime | None = None
 
 
 class EventMark(db.Model):

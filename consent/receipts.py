@@ -48,12 +48,16 @@ def read_receipt(keys: list[str], receipt: str) -> dict | None:
 def mismatches(receipt: dict, record: ConsentRecord | None) -> list[str]:
     """Name what differs between a receipt and its stored record; empty when they agree.
 
-    ``"record_id"`` when no record has the receipt's id; each receipt field the record no
-    longer agrees with; ``"stored hash"`` when the record's content no longer gives the
-    hash stored with it (an edit to a field the receipt does not carry shows there).
+    ``"record_id"`` when no record has the receipt's id; ``"erased"`` when the record was
+    redacted (its content is gone, so only its hash can still be compared); each receipt
+    field the record no longer agrees with; ``"stored hash"`` when the record's content no
+    longer gives the hash stored with it (an edit to a field the receipt does not carry
+    shows there).
     """
     if record is None:
         return ["record_id"]
+    if record.erased_at is not None:
+        return ["erased"] + (["hash"] if receipt.get("hash") != record.hash else [])
     differ = [
         name for name, column in _SAME.items() if receipt.get(name) != getattr(record, column)
     ]

@@ -185,7 +185,12 @@ def resend(
 def _records(conn: Connection, record_ids: list[str]) -> Sequence[Row]:
     if not record_ids:
         return []
-    query = select(RECORDS).where(RECORDS.c.record_id.in_(record_ids)).order_by(RECORDS.c.seq)
+    # A redacted record's event was erased with it (consent.redaction): never sent again.
+    query = (
+        select(RECORDS)
+        .where(RECORDS.c.record_id.in_(record_ids), RECORDS.c.erased_at.is_(None))
+        .order_by(RECORDS.c.seq)
+    )
     return conn.execute(query).all()
 
 

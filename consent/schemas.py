@@ -133,9 +133,11 @@ class ReceiptCheckOut(_Out):
         "still gives its stored hash; null when the receipt is not valid"
     )
     mismatches: list[str] | None = Field(
-        description="what differs: `record_id` (no such record), a receipt field, or "
-        "`stored hash` (the record's content was changed); empty when it matches, null "
-        "when the receipt is not valid"
+        description="what differs: `record_id` (no such record), `erased` (the record's "
+        "content was erased at the visitor's request or after its retention period; "
+        "`hash` follows if the receipt's hash is not the one the chain still holds), a "
+        "receipt field, or `stored hash` (the record's content was changed); empty when "
+        "it matches, null when the receipt is not valid"
     )
     receipt: dict | None = Field(description="the receipt's content, as it was signed")
 

@@ -52,9 +52,11 @@ DEFAULTS = {
     "PRIVACY_UNVERIFIED_DAYS": 7,
     "PRIVACY_MESSAGE_DAYS": 400,
     "PRIVACY_REQUEST_YEARS": 3,
-    "PRIVACY_CONSENT_RECORD_YEARS": 0,  # 0: kept (pruning breaks a site's hash chain)
+    # Consent records are redacted (their content cleared, their place in the hash chain
+    # kept) this many years after they lapsed; 0: kept for good.
+    "PRIVACY_CONSENT_RECORD_YEARS": 3,
     # On erasure: "keep" the consent records (Art. 7(1) proof, no direct identifier) or
-    # "delete" them.
+    # "redact" them ("delete" is read as "redact": a row removed would break the chain).
     "PRIVACY_ERASE_CONSENT_RECORDS": "keep",
     # A ClickHouse cluster (remote_servers) name: tables become Replicated ON CLUSTER, with
     # Distributed tables over them (events.cluster). None: one server or the embedded engine.
@@ -66,7 +68,7 @@ DEFAULTS = {
     "SYSTEM_LOG_RETENTION_DAYS": 30,
 }
 
-ERASE_CONSENT_RECORDS = ("keep", "delete")
+ERASE_CONSENT_RECORDS = ("keep", "redact")
 
 EMAIL_TRACKING_CONSENT = ("required", "not_required")
 
@@ -101,9 +103,17 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     cfg["PRIVACY_CONSENT_RECORD_YEARS"] = _count(
         "PRIVACY_CONSENT_RECORD_YEARS", cfg["PRIVACY_CONSENT_RECORD_YEARS"]
     )
+    if cfg["PRIVACY_ERASE_CONSENT_RECORDS"] == "delete":
+        # Earlier releases deleted the rows, which broke the site's chain for `verify`;
+        # redaction removes the same personal data and keeps the chain whole.
+        log.warning(
+            "CONSENTRY_PRIVACY_ERASE_CONSENT_RECORDS=delete is read as redact "
+            "(content cleared, chain kept); set redact to silence this"
+        )
+        cfg["PRIVACY_ERASE_CONSENT_RECORDS"] = "redact"
     if cfg["PRIVACY_ERASE_CONSENT_RECORDS"] not in ERASE_CONSENT_RECORDS:
         raise ConfigError(
-            "CONSENTRY_PRIVACY_ERASE_CONSENT_RECORDS: must be keep or delete, "
+            "CONSENTRY_PRIVACY_ERASE_CONSENT_RECORDS: must be keep or redact, "
             f"got {cfg['PRIVACY_ERASE_CONSENT_RECORDS']!r}"
         )
     smtp = cfg["SMTP_URL"]

@@ -1,14 +1,11 @@
-"""What is held about one subject, found in both halves' SQL tables and in ClickHouse.
+"""What is held about one subject, found through both halves and in ClickHouse.
 
 A subject is a verified address (an email recipient, under any of their sites' ids) and,
 when the request named one, a consent id (a website visitor). Rows are found by what
 names the person — the keyed hash of the address, the recipient rows it leads to, their
-message ids and event pseudonyms, the consent id — and by nothing else: an aggregate
-pixel's anonymous message is not linked to anyone, so it is not theirs. Nothing is
-inferred or joined in from elsewhere.
-
-The halves have no read functions for these sets, so this module reads their models
-(read-only here; erasure has its own module). Timestamps leave as API time text.
+message ids and event pseudonyms, the consent id — and by nothing else, each by its own
+half (``pixel.subjects``, ``consent.records``): nothing is inferred or joined in from
+elsewhere. Timestamps leave as API time text.
 """
 
 from dataclasses import dataclass, field
@@ -16,15 +13,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from consent.models import ConsentRecord
 from consent.receipts import issue_receipt
+from consent.records import history
 from core.db import db
 from core.times import api_time
 from events.clickhouse import ClickHouseStore
-from pixel import identity
-from pixel.models import ALL_LISTS, Message, Recipient, Suppression
+from pixel.models import ALL_LISTS
+from pixel.subjects import EmailHoldings, find_holdings
+from privacy.ledger import RequestStateError
 from privacy.models import PrivacyRequest
 
 
@@ -36,62 +35,28 @@ class Subject:
 
 @dataclass
 class Found:
-    """The subject's rows and the keys that lead to their events."""
+    """The subject's rows in both halves, and their own requests."""
 
-    email_hashes: list[str]
-    recipients: list[Recipient] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
-    suppressions: list[Suppression] = field(default_factory=list)
+    email: EmailHoldings
     records: list[ConsentRecord] = field(default_factory=list)
     requests: list[PrivacyRequest] = field(default_factory=list)
 
-    @property
-    def pseudonyms(self) -> list[str]:
-        return [r.pseudonym for r in self.recipients]
 
-    @property
-    def message_ids(self) -> list[str]:
-        return [m.id for m in self.messages]
+def subject_of(request: PrivacyRequest) -> Subject:
+    """Whom an open request is about; RequestStateError once it closed (the address is gone)."""
+    if request.email is None:
+        raise RequestStateError("the request is closed; its address is gone")
+    return Subject(request.email, request.consent_id)
 
 
 def find(subject: Subject, keys: list[str]) -> Found:
     """Load every SQL row that names the subject."""
-    hashes = identity.email_hashes(keys, subject.email)
-    found = Found(hashes)
-    session = db.session
-    found.recipients = list(
-        session.scalars(select(Recipient).where(Recipient.email_hash.in_(hashes)))
-    )
-    ids = [r.id for r in found.recipients]
-    if ids:
-        found.messages = list(
-            session.scalars(
-                select(Message).where(Message.recipient_id.in_(ids)).order_by(Message.created_at)
-            )
-        )
-    by_recipient = [
-        (Suppression.site == r.site) & (Suppression.recipient == r.external_id)
-        for r in found.recipients
-    ]
-    found.suppressions = list(
-        session.scalars(
-            select(Suppression)
-            .where(or_(Suppression.email_hash.in_(hashes), *by_recipient))
-            .order_by(Suppression.id)
-        )
-    )
-    if subject.consent_id:
-        found.records = list(
-            session.scalars(
-                select(ConsentRecord)
-                .where(ConsentRecord.consent_id == subject.consent_id)
-                .order_by(ConsentRecord.seq)
-            )
-        )
+    email = find_holdings(keys, subject.email)
+    found = Found(email, history(subject.consent_id) if subject.consent_id else [])
     found.requests = list(
-        session.scalars(
+        db.session.scalars(
             select(PrivacyRequest)
-            .where(PrivacyRequest.email_hash.in_(hashes))
+            .where(PrivacyRequest.email_hash.in_(email.email_hashes))
             .order_by(PrivacyRequest.created_at)
         )
     )
@@ -108,16 +73,16 @@ CONSENT_EVENT_COLUMNS = (
 )
 
 
-def email_events(store: ClickHouseStore, found: Found) -> list[dict]:
+def email_events(store: ClickHouseStore, held: EmailHoldings) -> list[dict]:
     """The subject's email events: by their pseudonyms, or their own messages' ids."""
-    if not found.recipients:
+    if not held.recipients:
         return []
     sql = (
         f"SELECT {EMAIL_EVENT_COLUMNS} FROM email_events "  # noqa: S608
         "WHERE recipient IN {p:Array(String)} OR message_id IN {m:Array(String)} "
         "ORDER BY ts, event_id"
     )
-    return _rows(store, sql, {"p": found.pseudonyms, "m": found.message_ids}, EMAIL_EVENT_COLUMNS)
+    return _rows(store, sql, {"p": held.pseudonyms, "m": held.message_ids}, EMAIL_EVENT_COLUMNS)
 
 
 def consent_events(store: ClickHouseStore, consent_id: str | None) -> list[dict]:
@@ -164,8 +129,9 @@ def document(
     now: datetime,
 ) -> dict:
     """The export: one JSON document of everything found, in plain, documented fields."""
-    in_force = [s for s in found.suppressions if s.lifted_at is None]
-    lists = sorted({(m.site, m.list) for m in found.messages})
+    held = found.email
+    in_force = [s for s in held.suppressions if s.lifted_at is None]
+    lists = sorted({(m.site, m.list) for m in held.messages})
     return {
         "format": "consentry-export/1",
         "generated_at": api_time(now),
@@ -190,7 +156,7 @@ def document(
                     "tracking_method": r.tracking_method,
                     "created_at": api_time(r.created_at),
                 }
-                for r in found.recipients
+                for r in held.recipients
             ],
             "lists": [
                 {
@@ -214,7 +180,7 @@ def document(
                     "sent_at": _time(m.sent_at),
                     "created_at": api_time(m.created_at),
                 }
-                for m in found.messages
+                for m in held.messages
             ],
             "suppressions": [
                 {
@@ -226,7 +192,7 @@ def document(
                     "created_at": api_time(s.created_at),
                     "lifted_at": _time(s.lifted_at),
                 }
-                for s in found.suppressions
+                for s in held.suppressions
             ],
             "events": events.get("email_events", []),
         },

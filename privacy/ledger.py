@@ -15,8 +15,9 @@ import calendar
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, Executable, delete, update
 
 from core.db import db
 from core.times import as_utc
@@ -118,12 +119,12 @@ def move(
     if to in ("completed", "rejected", "expired"):
         # Closed: the address was only kept to write to the person.
         values |= {"email": None, "new_email": None}
-    changed = db.session.execute(
+    changed = _changed(
         update(PrivacyRequest)
         .where(PrivacyRequest.id == request.id, PrivacyRequest.status.in_(allowed))
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if changed != 1:
         db.session.rollback()
         raise RequestStateError(f"the request is {request.status}, it cannot become {to}")
@@ -135,12 +136,12 @@ def move(
 def claim_download(request: PrivacyRequest, fmt: str, now: datetime) -> bool:
     """Mark one format of an export downloaded; False if it already was (links work once)."""
     column = PrivacyRequest.export_json_at if fmt == "json" else PrivacyRequest.export_html_at
-    changed = db.session.execute(
+    changed = _changed(
         update(PrivacyRequest)
         .where(PrivacyRequest.id == request.id, column.is_(None))
         .values({column.key: now})
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if changed != 1:
         db.session.rollback()
         return False
@@ -194,6 +195,21 @@ def expire_unverified(now: datetime, older_than: timedelta) -> int:
         except RequestStateError:
             continue
     return count
+
+
+def purge_closed(closed_before: datetime) -> int:
+    """Delete the requests closed before ``closed_before`` with their actions; return how many."""
+    return _changed(
+        delete(PrivacyRequest).where(
+            PrivacyRequest.closed_at.is_not(None), PrivacyRequest.closed_at < closed_before
+        )
+    )
+
+
+def _changed(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session (flushing it first); return the rows it hit."""
+    # A DML statement's result is a CursorResult; Session.execute is typed for any result.
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount
 
 
 def overdue(request: PrivacyRequest, now: datetime) -> bool:

@@ -96,7 +96,7 @@ def _outlet() -> service.Outlet:
 def erasure_scope() -> erasure.Scope:
     return erasure.Scope(
         sites=list(current_app.extensions["sites"].sites),
-        delete_consent_records=current_app.config["PRIVACY_ERASE_CONSENT_RECORDS"] == "delete",
+        consent_records=current_app.config["PRIVACY_ERASE_CONSENT_RECORDS"],
     )
 
 

@@ -106,18 +106,12 @@ def send_verification(request: PrivacyRequest, outlet: Outlet, now: datetime) ->
     db.session.commit()
 
 
-def subject_of(request: PrivacyRequest) -> holdings.Subject:
-    if request.email is None:
-        raise ledger.RequestStateError("the request is closed; its address is gone")
-    return holdings.Subject(request.email, request.consent_id)
-
-
 def export(request: PrivacyRequest, keys: list[str], store: ClickHouseStore, now: datetime) -> dict:
     """Build the subject's export document from SQL and ClickHouse."""
-    subject = subject_of(request)
+    subject = holdings.subject_of(request)
     found = holdings.find(subject, keys)
     events = {
-        "email_events": holdings.email_events(store, found),
+        "email_events": holdings.email_events(store, found.email),
         "consent_events": holdings.consent_events(store, subject.consent_id),
     }
     return holdings.document(subject, found, events, keys, request, now)
@@ -131,10 +125,10 @@ def opt_out_tracking(
     Through the email half's own function, so the opt-out is a suppression and an event
     like any other; then the request is complete. Returns how many recipients it covered.
     """
-    found = holdings.find(subject_of(request), keys)
+    found = holdings.find(holdings.subject_of(request), keys)
     rows = []
     with write_transaction() as conn:
-        for recipient in found.recipients:
+        for recipient in found.email.recipients:
             _state, event = set_tracking(
                 conn, keys, recipient.site, recipient.external_id, "denied", "page", now
             )

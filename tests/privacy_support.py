@@ -5,6 +5,7 @@ import re
 import socket
 from dataclasses import dataclass
 from email import message_from_bytes, policy
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 from factories import post_decision
@@ -52,6 +53,7 @@ class Person:
     recipient: str
     consent_id: str
     message_ids: list[str]
+    pixel_paths: list[str]  # each message's pixel, as a mail client fetches it
 
 
 def seed(app, client) -> tuple[dict, dict[str, Person]]:
@@ -67,7 +69,7 @@ def seed(app, client) -> tuple[dict, dict[str, Person]]:
             f"/api/v1/recipients/{recipient}/tracking", json={"consent": "granted"}, headers=auth
         )
         assert granted.status_code == 200, granted.json
-        ids = []
+        ids, pixels = [], []
         for campaign in campaigns[name]:
             minted = client.post(
                 "/api/v1/messages",
@@ -77,9 +79,10 @@ def seed(app, client) -> tuple[dict, dict[str, Person]]:
             assert minted.status_code == 201, minted.json
             assert minted.json["tracking"] == "individual"
             ids.append(minted.json["message_id"])
+            pixels.append(urlsplit(minted.json["pixel_url"]).path)
         decided = post_decision(client)
         assert decided.status_code == 201
-        people[name] = Person(email, recipient, decided.json["consent_id"], ids)
+        people[name] = Person(email, recipient, decided.json["consent_id"], ids, pixels)
     return auth, people
 
 

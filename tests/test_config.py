@@ -99,6 +99,12 @@ def test_a_missing_sites_file_is_named(tmp_path):
         ("SHIP_BATCH", True, "CONSENTRY_SHIP_BATCH"),
         ("MAX_CONTENT_LENGTH", "16k", "CONSENTRY_MAX_CONTENT_LENGTH"),
         (
+            "PRIVACY_ERASE_CONSENT_RECORDS",
+            "purge",
+            "CONSENTRY_PRIVACY_ERASE_CONSENT_RECORDS: must be keep or redact, got 'purge'",
+        ),
+        ("PRIVACY_CONSENT_RECORD_YEARS", -1, "CONSENTRY_PRIVACY_CONSENT_RECORD_YEARS"),
+        (
             "CLICKHOUSE_URL",
             "http://127.0.0.1:8123/events;drop",
             "CONSENTRY_CLICKHOUSE_URL: not a ClickHouse database name: 'events;drop'",
@@ -146,6 +152,10 @@ def test_a_wrong_environment_setting_stops_start_up(tmp_path, monkeypatch, setti
         ("SHIP_BATCH", "250", 250),
         ("SHIP_BATCH", "1e3", 1000),
         ("MAX_CONTENT_LENGTH", "32768", 32768),
+        ("PRIVACY_ERASE_CONSENT_RECORDS", "redact", "redact"),
+        # Earlier releases deleted the rows; the same wish now redacts them (chain kept).
+        ("PRIVACY_ERASE_CONSENT_RECORDS", "delete", "redact"),
+        ("PRIVACY_CONSENT_RECORD_YEARS", "0", 0),
     ],
 )
 def test_a_good_environment_setting_is_read_as_its_type(

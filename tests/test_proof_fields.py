@@ -16,7 +16,11 @@ from core.db import db
 
 # The chain's own columns: covered by the link hash (seq, prev_hash) or being it (hash).
 CHAIN_COLUMNS = {"id", "seq", "prev_hash", "hash"}
-CONTENT_COLUMNS = [c.key for c in ConsentRecord.__table__.columns if c.key not in CHAIN_COLUMNS]
+# A redaction's marks (consent.redaction): verify checks them with the link, not the content.
+REDACTION_COLUMNS = {"content_digest", "erased_at"}
+CONTENT_COLUMNS = [
+    c.key for c in ConsentRecord.__table__.columns if c.key not in CHAIN_COLUMNS | REDACTION_COLUMNS
+]
 
 # A different value for each content column, as a forger would write it into the table.
 EDITS = {
@@ -77,6 +81,28 @@ def test_editing_any_content_column_breaks_the_chain_at_that_record(make_app, co
         False,
         2,
         "its content does not match its hash",
+    )
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        {"erased_at": datetime(2027, 1, 1, tzinfo=UTC)},
+        {"content_digest": "d" * 64},
+    ],
+    ids=["erased_at", "content_digest"],
+)
+def test_half_a_redaction_mark_on_a_kept_record_breaks_the_chain(make_app, marks):
+    app = make_app(SITES_FILE=TWO_SITES)
+    _decide_three(app.test_client())
+    with app.app_context():
+        db.session.execute(update(ConsentRecord).where(ConsentRecord.seq == 2).values(marks))
+        db.session.commit()
+        report = verify_chain("demo")
+    assert (report.valid, report.broken_at, report.reason) == (
+        False,
+        2,
+        "it is marked redacted only in part",
     )
 
 
