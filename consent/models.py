@@ -61,6 +61,9 @@ class ConsentRecord(db.Model):
     # cleared (consent.chain.REDACTED) and the chain links through the digest kept here.
     content_digest: Mapped[str | None] = mapped_column(String(64))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when an erasure removed the record's event from ClickHouse but kept the record
+    # (PRIVACY_ERASE_CONSENT_RECORDS=keep): the reconciler must not send that event again.
+    events_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IdempotencyKey(db.Model):
@@ -110,6 +113,7 @@ class NewRecord:
     hash: str | None = None
     content_digest: str | None = None  # a new record is never redacted
     erased_at: datetime | None = None
+    events_erased_at: datetime | None = None
 
 
 class EventMark(db.Model):

@@ -185,10 +185,15 @@ def resend(
 def _records(conn: Connection, record_ids: list[str]) -> Sequence[Row]:
     if not record_ids:
         return []
-    # A redacted record's event was erased with it (consent.redaction): never sent again.
+    # A redacted record's event was erased with it, and an erasure that kept the record
+    # erased its event all the same (consent.redaction): neither is ever sent again.
     query = (
         select(RECORDS)
-        .where(RECORDS.c.record_id.in_(record_ids), RECORDS.c.erased_at.is_(None))
+        .where(
+            RECORDS.c.record_id.in_(record_ids),
+            RECORDS.c.erased_at.is_(None),
+            RECORDS.c.events_erased_at.is_(None),
+        )
         .order_by(RECORDS.c.seq)
     )
     return conn.execute(query).all()

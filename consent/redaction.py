@@ -53,6 +53,20 @@ def redact_consent(conn: Connection, consent_id: str, now: datetime) -> int:
     return len(rows)
 
 
+def forget_events(conn: Connection, consent_id: str, now: datetime) -> int:
+    """Note that a consent id's decision events were erased while its records are kept.
+
+    In the caller's transaction; returns the records marked. The reconciler re-sends the
+    events ClickHouse lacks, and an erased event looks just like a lost one: this mark is
+    what keeps an erasure in ``keep`` mode from being undone minutes later.
+    """
+    return conn.execute(
+        update(RECORDS)
+        .where(RECORDS.c.consent_id == consent_id, RECORDS.c.events_erased_at.is_(None))
+        .values(events_erased_at=now)
+    ).rowcount
+
+
 def redact_lapsed(lapsed_before: datetime, now: datetime) -> int:
     """Redact the records that lapsed before ``lapsed_before``; return how many.
 

@@ -14,15 +14,18 @@ when redacted, their place in their site's hash chain (``consent.redaction``); t
 request log, which is our proof of having answered.
 
 Each half removes its own rows (``pixel.subjects``, ``consent.redaction``), all in the
-session's one transaction with the audit entry. ClickHouse goes first: if SQL then fails,
-running again finds the same rows and deletes what is left, while the other order could
-lose the ids that lead to the events.
+session's one transaction with the audit entry. Before anything is deleted, the
+visitor's consent records are marked as having had their events erased
+(``consent.redaction.forget_events``, committed at once): otherwise the reconciler, which
+re-sends the decision events ClickHouse lacks, would send them back. ClickHouse goes
+next: if SQL then fails, running again finds the same rows and deletes what is left, while
+the other order could lose the ids that lead to the events.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from consent.redaction import redact_consent
+from consent.redaction import forget_events, redact_consent
 from core.db import db
 from events import Pipeline
 from events.clickhouse import ClickHouseStore
@@ -93,6 +96,11 @@ def carry_out(
 ) -> dict:
     """Erase a verified deletion request's subject in both stores; complete and audit it."""
     subject = holdings.subject_of(request)
+    if subject.consent_id:
+        # Committed before the DELETE: from then on the reconciler, which re-sends the
+        # decision events ClickHouse lacks, leaves this visitor's alone (kept or redacted).
+        forget_events(db.session.connection(), subject.consent_id, now)
+        db.session.commit()
     events.flush(timeout=5)  # events still spooled would reach ClickHouse after the DELETE
     found = holdings.find(subject, keys)
     result = {"clickhouse": erase_events(events.clickhouse, found.email, subject.consent_id)}

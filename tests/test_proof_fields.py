@@ -18,8 +18,13 @@ from core.db import db
 CHAIN_COLUMNS = {"id", "seq", "prev_hash", "hash"}
 # A redaction's marks (consent.redaction): verify checks them with the link, not the content.
 REDACTION_COLUMNS = {"content_digest", "erased_at"}
+# Not proof but bookkeeping: an erasure in keep mode removed the record's event
+# (consent.redaction.forget_events); it only stops the reconciler sending it again.
+BOOKKEEPING_COLUMNS = {"events_erased_at"}
 CONTENT_COLUMNS = [
-    c.key for c in ConsentRecord.__table__.columns if c.key not in CHAIN_COLUMNS | REDACTION_COLUMNS
+    c.key
+    for c in ConsentRecord.__table__.columns
+    if c.key not in CHAIN_COLUMNS | REDACTION_COLUMNS | BOOKKEEPING_COLUMNS
 ]
 
 # A different value for each content column, as a forger would write it into the table.
