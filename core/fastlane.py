@@ -76,7 +76,8 @@ class FastLane:
 
     def add(self, methods: Iterable[str], prefix: str, handler: Handler) -> None:
         """Send requests with one of ``methods`` whose path starts with ``prefix`` to
-        ``handler`` (first added, first asked)."""
+        ``handler``. The first handler added whose prefix matches decides: when it
+        declines, Flask answers."""
         if not prefix.startswith("/"):
             raise ValueError(f"a path prefix starts with '/': {prefix!r}")
         for method in methods:
