@@ -34,6 +34,7 @@ from functools import lru_cache
 
 from sqlalchemy.engine import Engine
 
+from core.readers import ReadConnections
 from core.times import utc_text
 from core.visitors import MAX_USER_AGENT, ip_prefix
 from events.errors import SpoolFull
@@ -82,6 +83,7 @@ class HitRecorder:
         # The app's engine itself, not Flask-SQLAlchemy's ``db.engine``: hits are also
         # recorded outside any app context (core.fastlane).
         self._engine = engine
+        self._reads = ReadConnections(engine)
         self.messages = messages or MessageCache()
         self.bursts = bursts or BurstTracker()
 
@@ -114,7 +116,7 @@ class HitRecorder:
             message = self.messages.find(self._engine, self._keys, message_id)
         if message is None:
             return self.drop("invalid", source)
-        if withdrawn(message, self._engine):
+        if withdrawn(message, self._reads):
             return self.drop("opted_out", source)
         if visit.signalled(self._signal_policy(message.site)):
             return self.drop("signal", source)

@@ -15,7 +15,8 @@ reads, both by index:
 
 Not caching the second read is what makes N gunicorn workers (and the unsubscribe pages
 of another process) correct: a withdrawal is seen by every worker on the next hit after
-its commit, with no invalidation to deliver. It costs one primary-key read per logged hit.
+its commit, with no invalidation to deliver. It costs one primary-key read per logged hit,
+on a connection kept for it (core.readers: no pool checkout per hit).
 
 An aggregate message's pixel and links carry the id of an anonymous row with no
 recipient: nothing joins it to anyone, so only its mode is checked (its hits are counted,
@@ -24,7 +25,6 @@ never attributed, which needs no consent).
 
 import threading
 from collections import OrderedDict
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -32,7 +32,8 @@ from functools import lru_cache
 from sqlalchemy import and_, bindparam, exists, literal, or_, select
 from sqlalchemy.engine import Engine
 
-from core.db import DirectStatement, DirectTransaction
+from core.db import DirectStatement
+from core.readers import ReadConnections
 from core.times import as_utc, utc_text
 from pixel import identity
 from pixel.models import ALL_LISTS, Message, Recipient, Suppression
@@ -129,7 +130,7 @@ def find_message(engine: Engine, keys: list[str], message_id: str) -> TrackedMes
     )
 
 
-def withdrawn(message: TrackedMessage, engine: Engine) -> bool:
+def withdrawn(message: TrackedMessage, reads: ReadConnections) -> bool:
     """Tell whether this message's hits must not be logged, as the store says now.
 
     True for mode ``none``; for a recipient who denied tracking, unsubscribed from the
@@ -148,27 +149,11 @@ def withdrawn(message: TrackedMessage, engine: Engine) -> bool:
         "list": message.list,
     }
     params.update({f"h{i}": h for i, h in enumerate(hashes)})
-    row = _read_one(engine, statement, params)
+    row = reads.one(statement, params)
     if row is None:
         return True  # the recipient was erased: nobody left whose consent allows it
     consent, suppressed = row
     return consent == "denied" or bool(suppressed)
-
-
-def _read_one(
-    engine: Engine, statement: DirectStatement, params: dict[str, object]
-) -> tuple | None:
-    """Run a read on a pooled connection's DBAPI cursor: a third of ``Connection.execute``.
-
-    The values this module reads back (a string, a boolean) need no result processing.
-    No writer's turn is taken: readers do not wait for SQLite's writer (WAL).
-    """
-    raw = engine.raw_connection()
-    try:
-        with closing(raw.cursor()) as cursor:
-            return DirectTransaction(cursor, engine.dialect).execute(statement, params).fetchone()
-    finally:
-        raw.close()  # back to the pool, which ends the read transaction
 
 
 @lru_cache(maxsize=8)
