@@ -10,9 +10,13 @@ before doing anything:
 - on ``/c/``, a token that reads as one of ours: an invalid one is Flask's 404 page;
 - on ``/b/``, a query string in plain ASCII.
 
-None of these routes needs a Flask request hook (the app's are the consent API's CORS
-and preflight, the dashboard's, and the rate limiter's, which limits only the privacy
-portal's form), and none sets a cookie.
+None of these routes needs one of the app's Flask request hooks, checked one by one: the
+consent API's preflight answer (``OPTIONS`` only, which the lane never takes) and CORS
+headers (its blueprint's), the rate limiter's check and headers (it limits the privacy
+portal's form alone), the CSRF check (``GET`` and ``HEAD`` are exempt), Flask-Login's
+remember-cookie update (the session exists under ``/dashboard`` only) and the dashboard's
+own. None opens a session or sets a cookie. ``tests/test_email_fastlane.py`` holds the
+answers equal, cookies sent or not.
 """
 
 import re

@@ -34,6 +34,8 @@ APPLE_MAIL = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 )
 SAFE_LINKS = "40.107.1.1"  # Microsoft's scanner network (pixel.classify)
+# A signed-in analyst's browser would send these under /dashboard only; sent anyway.
+COOKIES = {"Cookie": "consentry_dashboard=x.y.z; consentry_dashboard_remember=1"}
 
 
 @dataclass
@@ -111,6 +113,7 @@ def _table(app) -> dict[str, Call]:
         "open, scanner network": Call("GET", opened, True, person, {"REMOTE_ADDR": SAFE_LINKS}),
         "open, no User-Agent": Call("GET", opened, True, {"User-Agent": ""}),
         "open, with a query": Call("GET", opened + "?utm_source=mail", True, person),
+        "open, with the dashboard's cookies": Call("GET", opened, True, person | COOKIES),
         "open, recipient unsubscribed": Call("GET", pixel_path(gone), True, person),
         "open, mode none": Call(
             "GET",
@@ -144,6 +147,7 @@ def _table(app) -> dict[str, Call]:
         "click": Call("GET", link["Sale"], True, person),
         "click, HEAD": Call("HEAD", link["New"], True, person),
         "click, DNT": Call("GET", link["Blog"], True, person | {"DNT": "1"}),
+        "click, with the dashboard's cookies": Call("GET", link["Sale"], True, person | COOKIES),
         "click, non-ASCII URL": Call("GET", f"/c/{clicks['non-ASCII URL']}", True, person),
         "click, redirect parameter": Call(
             "GET", link["Sale"] + "?url=https://evil.example/", True, person
