@@ -9,6 +9,10 @@ page, never a redirect: the only URLs ``/c/`` leads to are the ones we signed. A
 that is not logged (withdrawn recipient, DNT/GPC) still redirects: a privacy signal on a
 link the recipient chose to follow is no reason to break it.
 
+Each endpoint's logging side is a function of its own (``log_open``, ``log_click``,
+``log_page_view``), shared by its Flask view here and its handler in the fast lane
+(pixel.lane), which answers the same requests ahead of Flask's dispatch.
+
 The honeypot link (the hidden one the render step adds, which only machines follow)
 leads nowhere: ``200`` with one line of plain text on our own host, not cached, not
 indexed. A redirect would send scanners to a page of the sender's, and an error might
