@@ -2,9 +2,10 @@
 
 A request through Flask pays for its request object, URL routing, the app and request
 contexts, every ``before_request`` and ``after_request`` hook of the app (the rate
-limiter's among them) and a ``Response`` object: ~300 µs of CPU on this app, several
-times what a pixel hit's own work costs. For the few routes that answer a flood of
-requests with a fixed, tiny response (the email pixel), that is most of the server.
+limiter's among them) and a ``Response`` object: ~400 µs of CPU on this app
+(``python -m bench.pixel --in-process``), three times what a logged pixel hit's own work
+costs. For the few routes that answer a flood of requests with a small response (the
+email pixel), that is most of the server.
 
 :class:`FastLane` is a WSGI middleware keyed by method and path prefix. A handler gets the
 WSGI environ and returns an :class:`Answer`, or None to let Flask answer. The rules that
@@ -23,13 +24,20 @@ keep the two paths one behaviour:
 - The lane sits inside the app's WSGI middlewares (:class:`core.headers.SecurityHeaders`,
   ``ProxyFix``), so its answers get the same security headers and see the same client
   address as Flask's. Flask's request hooks do **not** run: a lane route must need none of
-  them (see ``docs/performance.md`` §7 for the list checked).
+  them, or do their part itself (``pixel/lane.py`` lists the app's hooks, checked).
 - ``HEAD`` gets the ``GET`` answer's status and headers without its body, as from Flask.
 
 ``consentry.create_app`` builds the lane (``app.extensions["fastlane"]``) and the halves add
 their routes in their ``init_app``, as they register blueprints::
 
     lane.add(("GET", "HEAD"), "/o/", open_pixel)
+
+Adding a route: write its logic once, as a function of plain values that both the Flask
+view and the handler call; let the handler decline what its view answers with an error
+page or needs a hook for (for a ``POST``: a body over ``MAX_CONTENT_LENGTH`` or of
+unknown length, a CORS preflight or origin); build its answer with :meth:`Answer.of`, the
+headers in the order Werkzeug sends the view's; and add the route to a table test that
+compares the two paths, as ``tests/test_email_fastlane.py`` does.
 """
 
 import logging

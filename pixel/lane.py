@@ -70,11 +70,13 @@ def install(app: Flask) -> None:
         link = read_link(keys, token)
         if link is None:
             return None  # Flask's 404 page, which counts the drop
+        answer = HONEYPOT_ANSWER
+        if link.url is not None:
+            # Before the click is logged: a URL it cannot encode goes to Flask untouched.
+            location = ("Location", iri_to_uri(link.url))
+            answer = Answer.of("302 FOUND", (*_REDIRECT_HEADERS, location))
         log_click(hits, link, environ)
-        if link.url is None:
-            return HONEYPOT_ANSWER
-        location = ("Location", iri_to_uri(link.url))
-        return Answer.of("302 FOUND", (*_REDIRECT_HEADERS, location))
+        return answer
 
     def page_view(environ: dict) -> Answer | None:
         path = environ["PATH_INFO"]
