@@ -305,3 +305,25 @@ def test_with_the_sql_store_down_both_answer_and_log_the_same(apps, caplog, tmp_
 
 def _plain(served: Served) -> tuple:
     return served.status, served.headers, served.body
+
+
+def test_behind_a_proxy_both_see_the_forwarded_client(make_app):
+    # ProxyFix sits outside the lane: the address a hit is classified and logged by is
+    # the one the proxy forwarded, as in Flask.
+    apps = {
+        "lane": make_app(EMAIL_TRACKING_CONSENT="not_required", PROXY_HOPS=1),
+        "flask": make_app(EMAIL_TRACKING_CONSENT="not_required", PROXY_HOPS=1, FAST_LANE=False),
+    }
+    client = apps["lane"].test_client()
+    sent = mint(client, api_key(apps["lane"]))
+    age(apps["lane"], sent["message_id"])
+    forwarded = {"User-Agent": APPLE_MAIL, "X-Forwarded-For": SAFE_LINKS}
+    calls = {"open": Call("GET", pixel_path(sent), True, forwarded)}
+    prefixes = {}
+    for name, app in apps.items():
+        assert _serve(app, calls)["open"].by_flask is (name == "flask")
+        prefixes[name] = clickhouse_rows(
+            app, "SELECT ip_prefix, agent_reasons FROM email_events WHERE kind = 'open'"
+        )
+    assert prefixes["lane"] == [("40.107.1.0/24", ["known_scanner:microsoft"])]
+    assert prefixes["flask"] == prefixes["lane"] * 2  # the same row again, from Flask
