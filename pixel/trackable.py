@@ -167,11 +167,18 @@ def _withdrawal(hash_count: int) -> DirectStatement:
             Suppression.list.in_([bindparam("list"), literal(ALL_LISTS)]),
         ),
     )
-    by_id = exists().where(Suppression.recipient == Recipient.external_id, in_force)
-    hashes = [Recipient.email_hash, *(bindparam(f"h{i}") for i in range(hash_count))]
-    by_address = exists().where(Suppression.email_hash.in_(hashes), in_force)
+    # One EXISTS per value, each an equality on an indexed column. With
+    # ``email_hash IN (recipients.email_hash, :h0, …)``, or an IN of two bound hashes
+    # (after a key rotation), SQLite searched by the site alone: every suppression of
+    # the site read on every hit (15 ms at 50,000).
+    in_force_for = [
+        Suppression.recipient == Recipient.external_id,
+        Suppression.email_hash == Recipient.email_hash,
+        *(Suppression.email_hash == bindparam(f"h{i}") for i in range(hash_count)),
+    ]
+    suppressed = or_(*(exists().where(match, in_force) for match in in_force_for))
     return DirectStatement(
-        select(Recipient.tracking_consent, or_(by_id, by_address)).where(
+        select(Recipient.tracking_consent, suppressed).where(
             Recipient.id == bindparam("recipient_id")
         )
     )
