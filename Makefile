@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python -m bench.instructions
 	$(BIN)/python -m bench.mint
 	$(BIN)/python -m bench.pixel
+	$(BIN)/python -m bench.pixel --in-process
 	$(BIN)/python -m bench.rollups
 	$(BIN)/python -m bench.classify
 

@@ -10,15 +10,22 @@ server, their ratio, the median of the per-round ratios, the median p99 latency,
 each server spent per request (from /proc: the machine's other load moves it little) and
 how many opens reached email_events. Run: ``python -m bench.pixel``;
 ``BENCH_SPOOL_ONLY=1`` serves with an unreachable ClickHouse (events only spooled).
+
+``python -m bench.pixel --in-process`` measures the request path alone: CPU time
+(``time.process_time``) per WSGI call in one process and one thread, without gunicorn or
+the shipper, for the bare route, the pixel through the fast lane and through Flask
+(``CONSENTRY_FAST_LANE=false``), and an invalid token; five interleaved rounds, medians.
 """
 
 import json
+import logging
 import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -121,7 +128,99 @@ def _wrk(port: int, script: Path, server: subprocess.Popen) -> tuple[float, floa
     return rate, p99, requests, cpu
 
 
+def _minted_paths(app) -> list[str]:
+    from core.keys import create_key
+
+    with app.app_context():
+        key = create_key("bench")
+    body = {
+        "campaign": "bench",
+        "recipients": [
+            {"recipient": f"r{i}", "email": f"r{i}@example.com"} for i in range(MESSAGES)
+        ],
+    }
+    answer = app.test_client().post(
+        "/api/v1/messages/batch", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    return [re.sub(r"^https?://[^/]+", "", m["pixel_url"]) for m in answer.get_json()["messages"]]
+
+
+def _cpu_per_call(app, environs: list[dict], calls: int) -> float:
+    """CPU µs per WSGI call of ``app`` over ``environs`` in turn (every answer a 200)."""
+    statuses: list[str] = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    started = time.process_time()
+    for i in range(calls):
+        answer = app(dict(environs[i % len(environs)]), start_response)
+        b"".join(answer)
+        getattr(answer, "close", lambda: None)()
+    spent = time.process_time() - started
+    if set(statuses) != {"200 OK"}:
+        raise RuntimeError(f"not every answer was 200 OK: {set(statuses)}")
+    return spent / calls * 1e6
+
+
+def in_process(calls: int = 5000, rounds: int = 5) -> None:
+    """CPU per request of the request path alone: one process, one thread, no gunicorn."""
+    from werkzeug.test import EnvironBuilder
+
+    from bench.bare_app import app as bare
+    from consentry import create_app
+
+    work, env = fresh_data_dir("consentry-bench-pixel-cpu-", "--sql-only")
+    os.environ.update(env)
+    # Events stay in the spool and the shipper waits: the request path's CPU alone.
+    os.environ["CONSENTRY_CLICKHOUSE_URL"] = UNREACHABLE_CLICKHOUSE
+    os.environ["CONSENTRY_SHIP_INTERVAL"] = "3600"
+    os.environ["CONSENTRY_EMAIL_TRACKING_CONSENT"] = "not_required"
+    logging.disable(logging.WARNING)  # the shipper's complaints about ClickHouse
+    lane = create_app()
+    flask_only = create_app({"FAST_LANE": False})
+
+    def environs(paths: list[str]) -> list[dict]:
+        return [
+            EnvironBuilder(
+                path=path,
+                headers={"User-Agent": USER_AGENT},
+                environ_base={"REMOTE_ADDR": "127.0.0.1"},
+            ).get_environ()
+            for path in paths
+        ]
+
+    valid = environs(_minted_paths(lane))
+    invalid = environs(["/o/not-a-token.gif"])
+    targets = {
+        "bare Flask GIF route": (bare, valid),
+        "GET /o/ (fast lane)": (lane, valid),
+        "GET /o/ (through Flask)": (flask_only, valid),
+        "invalid token (fast lane)": (lane, invalid),
+    }
+    for app, sample in targets.values():
+        _cpu_per_call(app, sample, calls // 5)  # warm: caches, connections, code paths
+    spent: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (app, sample) in targets.items():
+            spent[name].append(_cpu_per_call(app, sample, calls))
+    print(f"in process, one thread, {rounds} rounds of {calls} WSGI calls: CPU µs per call")
+    for name, values in spent.items():
+        rounds_text = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{name:<28}{statistics.median(values):>8.1f}   ({rounds_text})")
+    bare_cpu = statistics.median(spent["bare Flask GIF route"])
+    for name in ("GET /o/ (fast lane)", "GET /o/ (through Flask)"):
+        print(f"bare / {name}: {bare_cpu / statistics.median(spent[name]):.2f}")
+    print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for app in (lane, flask_only):
+        app.extensions["events"].stop(timeout=0.5)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
+    if "--in-process" in sys.argv[1:]:
+        in_process()
+        return
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
     work, env = fresh_data_dir("consentry-bench-pixel-")
