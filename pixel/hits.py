@@ -96,8 +96,24 @@ def log_open(hits: HitRecorder, token: str, environ: dict) -> None:
 
 
 def read_link(keys: list[str], token: str) -> tokens.Click | None:
-    """What a click token says, or None (an overlong token is not even read)."""
-    return tokens.read_click(keys, token) if len(token) <= MAX_TOKEN else None
+    """What a click token says, or None (an overlong token is not even read).
+
+    A signed URL no browser could be sent to (``https://x.com:99999/``: the render step
+    leaves such links unwrapped, but the API signs what it is given) is an invalid link
+    too: a 404 page and an ``invalid`` drop, not a 500 after a logged click.
+    """
+    link = tokens.read_click(keys, token) if len(token) <= MAX_TOKEN else None
+    if link is not None and link.url is not None and location_of(link.url) is None:
+        return None
+    return link
+
+
+def location_of(url: str) -> str | None:
+    """The ``Location`` a signed URL redirects to, or None if it cannot be one."""
+    try:
+        return iri_to_uri(url)
+    except ValueError:  # an impossible port, say
+        return None
 
 
 def log_click(hits: HitRecorder, link: tokens.Click | None, environ: dict) -> None:
@@ -148,7 +164,7 @@ def follow_link(token: str):
     if link.url is None:
         return Response(HONEYPOT_TEXT, mimetype="text/plain", headers=NOT_CACHED)
     response = Response(status=302, headers=NOT_CACHED)
-    response.headers["Location"] = iri_to_uri(link.url)
+    response.headers["Location"] = location_of(link.url)
     return response
 
 

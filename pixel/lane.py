@@ -68,12 +68,11 @@ def install(app: Flask) -> None:
         if not _PLAIN.fullmatch(token):
             return None
         link = read_link(keys, token)
-        if link is None:
+        if link is None:  # forged, or a URL no browser could be sent to
             return None  # Flask's 404 page, which counts the drop
         answer = HONEYPOT_ANSWER
         if link.url is not None:
-            # Before the click is logged: a URL it cannot encode goes to Flask untouched.
-            location = ("Location", iri_to_uri(link.url))
+            location = ("Location", iri_to_uri(link.url))  # read_link checked it encodes
             answer = Answer.of("302 FOUND", (*_REDIRECT_HEADERS, location))
         log_click(hits, link, environ)
         return answer

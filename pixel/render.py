@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser, attrfind_tolerant, tagfind_tolerant  # type: ignore[attr-defined]
 
+from werkzeug.urls import iri_to_uri
+
 PLACEHOLDERS = ("{{ unsubscribe_url }}", "{{unsubscribe_url}}")
 _LINK_TAGS = ("a", "area")
 HONEYPOT_STYLE = (
@@ -111,7 +113,20 @@ class _Finder(HTMLParser):
 
 
 def _trackable(url: str, unsubscribe_url: str) -> bool:
-    return url.lower().startswith(("http://", "https://")) and url != unsubscribe_url
+    return (
+        url.lower().startswith(("http://", "https://"))
+        and url != unsubscribe_url
+        and _redirectable(url)
+    )
+
+
+def _redirectable(url: str) -> bool:
+    """Whether ``/c/`` could redirect to the URL (not ``https://x.com:99999/``, say)."""
+    try:
+        iri_to_uri(url)
+    except ValueError:
+        return False
+    return True
 
 
 def _first_href_value(tag_text: str) -> tuple[int, int] | None:

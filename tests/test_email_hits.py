@@ -14,6 +14,7 @@ import pytest
 from email_hits_support import (
     BROWSER,
     EMAIL,
+    EVENTS,
     age,
     api_key,
     assert_gif,
@@ -357,6 +358,23 @@ def test_a_link_redirects_only_to_the_url_it_was_signed_with(app, client, sent):
         assert response.status_code == 404, name
         assert "Location" not in response.headers, name
     assert drops(app) == {("email_click", "invalid"): 3}
+
+
+def test_a_signed_url_no_browser_could_follow_is_an_invalid_link(app, client, auth, sent):
+    # The render step never wraps such a URL (below), but a token signed elsewhere with our
+    # keys could carry one: a 404 page and an invalid drop, never a 500 after a logged click.
+    token = tokens.sign_click(KEYS, sent["message_id"], "https://x.example:99999/")
+    for method in (client.get, client.head):
+        response = method(f"/c/{token}", headers=PERSON)
+        assert response.status_code == 404
+        assert "Location" not in response.headers
+    assert drops(app) == {("email_click", "invalid"): 2}
+    assert app.extensions["events"].flush(timeout=10)
+    assert [row[0] for row in clickhouse_rows(app, EVENTS)] == []
+    rendered = mint(
+        client, auth, recipient="crm-port", html='<a href="https://x.example:99999/">x</a>'
+    )
+    assert 'href="https://x.example:99999/"' in rendered["html"]
 
 
 def test_a_non_ascii_link_redirects_to_its_encoded_form(app, client, auth):
