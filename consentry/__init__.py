@@ -1,8 +1,8 @@
 """Consentry: self-hosted cookie consent and email tracking consent, with proof.
 
 The app shell. ``create_app`` is the composition root, the only place that sees every
-part: config, then the stores, then each half, then what is app-wide (health, API docs,
-demo page, commands).
+part: config, the WSGI middlewares (the fast lane, security headers, proxy headers), then
+the stores, then each half, then what is app-wide (health, API docs, demo page, commands).
 """
 
 from importlib.metadata import version
@@ -20,6 +20,7 @@ from consentry import cli, demo, docs, guide, health
 from core.config import load_config
 from core.db import db, migrate
 from core.errors import register_error_handlers
+from core.fastlane import FastLane
 from core.headers import SecurityHeaders
 from core.openapi import ApiDescription
 from events import EventPipeline
@@ -51,7 +52,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     load_config(app, test_config)
-    app.wsgi_app = SecurityHeaders(app.wsgi_app, always=SECURITY_HEADERS, html=PAGE_HEADERS)
+    # The halves add their hottest routes to the fast lane; Flask serves them too.
+    lane = app.extensions["fastlane"] = FastLane(app.wsgi_app, app.config["TRUSTED_HOSTS"])
+    served = lane if app.config["FAST_LANE"] else app.wsgi_app
+    app.wsgi_app = SecurityHeaders(served, always=SECURITY_HEADERS, html=PAGE_HEADERS)
     if app.config["PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"], x_proto=1)
 

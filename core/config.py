@@ -31,6 +31,9 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024,
     # How many proxies in front set X-Forwarded-For; 0 trusts no header (the IP is the peer's).
     "PROXY_HOPS": 0,
+    # Whether the hottest routes (the email pixel, links, beacon) are answered ahead of
+    # Flask's dispatch (core.fastlane); false serves them through Flask, as a reference.
+    "FAST_LANE": True,
     # Decision events ClickHouse lacks are re-emitted every so many seconds, once their
     # record has been committed for the grace period (a request emits just after it commits).
     "RECONCILE_INTERVAL": 300.0,
@@ -94,6 +97,8 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     ):
         cfg[key] = _whole(key, cfg[key])
     cfg["PROXY_HOPS"] = _count("PROXY_HOPS", cfg["PROXY_HOPS"])
+    if not isinstance(cfg["FAST_LANE"], bool):
+        raise ConfigError(f"CONSENTRY_FAST_LANE: must be true or false, got {cfg['FAST_LANE']!r}")
     for key in ("PRIVACY_UNVERIFIED_DAYS", "PRIVACY_MESSAGE_DAYS", "PRIVACY_REQUEST_YEARS"):
         cfg[key] = _whole(key, cfg[key])
     cfg["PRIVACY_CONSENT_RECORD_YEARS"] = _count(

@@ -10,25 +10,30 @@ the sites (``sites``) and what a consent id grants now (``consent_grants``).
 
 from flask import Flask
 
-from pixel import api, hits, openapi, suppressions_api, unsubscribe
+from core.db import db
+from pixel import api, hits, lane, openapi, suppressions_api, unsubscribe
 from pixel.page_texts import load_page_texts
 from pixel.recording import HitRecorder
 
 
 def init_app(app: Flask) -> None:
-    """Add the email API, the pixel, link and beacon endpoints, the recipient's pages and
-    the suppressions feed, with their operations."""
+    """Add the email API, the pixel, link and beacon endpoints (to Flask and to the fast
+    lane), the recipient's pages and the suppressions feed, with their operations."""
     app.extensions["email_page_texts"] = load_page_texts()
     app.register_blueprint(api.bp)
     app.register_blueprint(hits.bp)
     app.register_blueprint(suppressions_api.bp)
     app.register_blueprint(unsubscribe.bp)
     app.extensions["openapi"].add(openapi.OPERATIONS)
+    with app.app_context():
+        engine = db.engine
     app.extensions["pixel.hits"] = HitRecorder(
         app.extensions["events"],
         app.config["SECRET_KEYS"],
         signal_policy=lambda site_id: _signal_policy(app, site_id),
+        engine=engine,
     )
+    lane.install(app)
 
 
 def _signal_policy(app: Flask, site_id: str) -> str:

@@ -30,7 +30,8 @@ step   evidence                        class             reason
 
 Steps 2 and 5 depend on the User-Agent alone: they run once per distinct UA, cut to
 :data:`core.visitors.MAX_USER_AGENT` characters, behind a bounded cache (an unseen UA costs
-the parser ~1.5 ms; a cached one a dictionary lookup). What one hit cannot show — an open
+the parser ~1.5 ms; a cached one a dictionary lookup). Step 3 is cached per address
+(:func:`scanner_vendor`), also bounded. What one hit cannot show — an open
 and a click at the moment of sending, every link clicked at once, a honeypot click — is
 :mod:`pixel.bursts`' job. ``docs/classification.md`` explains each rule and threshold.
 """
@@ -51,6 +52,9 @@ from core.visitors import MAX_USER_AGENT
 # A person cannot open or click within two seconds of the send: the mail has barely left.
 # Gateways that scan at delivery do (FIELD-NOTES; Mautic's default timeFromEmailThreshold).
 SEND_SCAN_SECONDS = 2.0
+
+# Distinct client addresses whose scanner network (or none) is remembered: ~100 bytes each.
+ADDRESS_CACHE_SIZE = 4096
 
 # Distinct cut User-Agents remembered; each entry holds at most a 512-character string and a
 # small verdict, so the cache stays under ~5 MB even when every entry is a long UA.
@@ -109,7 +113,7 @@ def classify_agent(hit: Hit) -> Classification:
         return Classification(AgentClass.BOT, "ua:bare_mozilla", found.ua_family, found.device)
     if reading.settled:
         return found
-    vendor = SCANNER_NETWORKS.vendor_of(hit.client_ip)
+    vendor = scanner_vendor(hit.client_ip)
     if vendor is not None:
         return found.as_scanner(f"known_scanner:{vendor}")
     if within_send_scan(hit.seconds_since_send):
@@ -355,3 +359,13 @@ SCANNER_NETWORKS = ScannerNetworks(
         "cisco": ("68.232.128.0/19",),
     }
 )
+
+
+@lru_cache(maxsize=ADDRESS_CACHE_SIZE)
+def scanner_vendor(address: str | None) -> str | None:
+    """The vendor whose scanner network holds this address, or None; cached per address.
+
+    Parsing the address is most of a lookup's cost, and proxies, gateways and readers who
+    open a mail twice repeat theirs. The networks are fixed, so nothing goes stale.
+    """
+    return SCANNER_NETWORKS.vendor_of(address)

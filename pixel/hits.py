@@ -17,6 +17,7 @@ make a gateway flag the whole mail.
 
 import logging
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.urls import iri_to_uri
@@ -56,10 +57,12 @@ def _gif() -> Response:
     return current_app.response_class(GIF, headers=GIF_HEADERS)
 
 
-def _visit() -> Visit:
-    # Read from the WSGI environ at once: each ``request.headers`` lookup goes through
-    # werkzeug's context-local proxy and header parsing, on the busiest path there is.
-    environ = request.environ
+def visit_of(environ: dict) -> Visit:
+    """What a hit's request says, read from the WSGI environ at once.
+
+    Not through ``request.headers``: each lookup there goes through werkzeug's
+    context-local proxy and header parsing, on the busiest path there is.
+    """
     return Visit(
         method=environ["REQUEST_METHOD"],
         user_agent=environ.get("HTTP_USER_AGENT"),
@@ -75,15 +78,58 @@ def _not_logged(what: str, error: Exception) -> None:
     log.warning("%s hit not logged: %s: %s", what, type(error).__name__, error)
 
 
+# The logging side of each endpoint, shared by its Flask view and its fast-lane handler
+# (pixel.lane): it never raises, whatever the token, the stores or the request hold.
+
+
+def log_open(hits: HitRecorder, token: str, environ: dict) -> None:
+    """Log a pixel hit as an open if the recipient allows it, or count why not."""
+    try:
+        # An overlong token is no token: not even read (a HEAD is still counted as one).
+        hits.open(token if len(token) <= MAX_TOKEN else "", visit_of(environ))
+    except Exception as error:  # the GIF is answered whatever the logging side hits
+        _not_logged("pixel", error)
+
+
+def read_link(keys: list[str], token: str) -> tokens.Click | None:
+    """What a click token says, or None (an overlong token is not even read)."""
+    return tokens.read_click(keys, token) if len(token) <= MAX_TOKEN else None
+
+
+def log_click(hits: HitRecorder, link: tokens.Click | None, environ: dict) -> None:
+    """Log a followed link as a click if allowed, or count why not (an invalid token)."""
+    try:
+        if link is None:
+            hits.drop("invalid", CLICK_SOURCE)
+        else:
+            hits.click(link, visit_of(environ))
+    except Exception as error:
+        _not_logged("click", error)
+
+
+def log_page_view(site: str, environ: dict, extensions: dict) -> None:
+    """Log a page view if the consent id grants analytics and no signal, or count why not."""
+    try:
+        found = extensions["sites"].get(site)
+        args = query_args(environ)
+        record_page_view(
+            site,
+            found.signal_policy if found is not None else None,
+            args.get("cid", ""),
+            args.get("p", ""),
+            visit_of(environ),
+            grants=extensions.get("consent_grants", _grants_nothing),
+            events=extensions["events"],
+        )
+    except Exception as error:
+        _not_logged("beacon", error)
+
+
 @bp.get("/o/<path:token>.gif")
 @bp.get("/o/.gif", defaults={"token": ""})
 def open_pixel(token: str):
     """Answer the pixel; log an open if the recipient allows it (HEAD logs nothing)."""
-    try:
-        # An overlong token is no token: not even read (a HEAD is still counted as one).
-        recorder().open(token if len(token) <= MAX_TOKEN else "", _visit())
-    except Exception as error:  # the GIF is answered whatever the logging side hits
-        _not_logged("pixel", error)
+    log_open(recorder(), token, request.environ)
     return _gif()
 
 
@@ -91,15 +137,8 @@ def open_pixel(token: str):
 @bp.get("/c/", defaults={"token": ""})
 def follow_link(token: str):
     """Redirect to the link's signed URL and log the click if allowed; 404 for any other."""
-    keys = current_app.config["SECRET_KEYS"]
-    link = tokens.read_click(keys, token) if len(token) <= MAX_TOKEN else None
-    try:
-        if link is None:
-            recorder().drop("invalid", CLICK_SOURCE)
-        else:
-            recorder().click(link, _visit())
-    except Exception as error:
-        _not_logged("click", error)
+    link = read_link(current_app.config["SECRET_KEYS"], token)
+    log_click(recorder(), link, request.environ)
     if link is None:
         raise NotFound("This link is not valid.", code="invalid_link")
     if link.url is None:
@@ -112,20 +151,25 @@ def follow_link(token: str):
 @bp.get("/b/<path:site>.gif")
 def page_view(site: str):
     """Answer the beacon; log a page view if the consent id grants analytics and no signal."""
-    try:
-        found = current_app.extensions["sites"].get(site)
-        record_page_view(
-            site,
-            found.signal_policy if found is not None else None,
-            request.args.get("cid", ""),
-            request.args.get("p", ""),
-            _visit(),
-            grants=current_app.extensions.get("consent_grants", _grants_nothing),
-            events=current_app.extensions["events"],
-        )
-    except Exception as error:
-        _not_logged("beacon", error)
+    log_page_view(site, request.environ, current_app.extensions)
     return _gif()
+
+
+def query_args(environ: dict) -> dict[str, str]:
+    """The query's parameters, the first of each name: what ``request.args.get`` answers.
+
+    Parsed as Werkzeug parses ``request.args`` (bytes that are not UTF-8 stay
+    percent-encoded; an undecodable raw query raises, caught by the caller).
+    """
+    pairs = parse_qsl(
+        environ.get("QUERY_STRING", "").encode("latin1").decode(),
+        keep_blank_values=True,
+        errors="werkzeug.url_quote",  # registered by werkzeug.urls, imported above
+    )
+    args: dict[str, str] = {}
+    for name, value in pairs:
+        args.setdefault(name, value)
+    return args
 
 
 def _grants_nothing(site_id: str, consent_id: str, category: str, now: datetime) -> bool:

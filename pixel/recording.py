@@ -34,7 +34,6 @@ from functools import lru_cache
 
 from sqlalchemy.engine import Engine
 
-from core.db import db
 from core.times import utc_text
 from core.visitors import MAX_USER_AGENT, ip_prefix
 from events.errors import SpoolFull
@@ -73,21 +72,18 @@ class HitRecorder:
         events: EventSink,
         keys: list[str],
         signal_policy: Callable[[str], str],
+        engine: Engine,
         messages: MessageCache | None = None,
         bursts: BurstTracker | None = None,
     ) -> None:
         self._events = events
         self._keys = keys
         self._signal_policy = signal_policy
+        # The app's engine itself, not Flask-SQLAlchemy's ``db.engine``: hits are also
+        # recorded outside any app context (core.fastlane).
+        self._engine = engine
         self.messages = messages or MessageCache()
         self.bursts = bursts or BurstTracker()
-        self._sql: Engine | None = None
-
-    def _engine(self) -> Engine:
-        # Looked up once: Flask-SQLAlchemy's db.engine goes through the app context.
-        if self._sql is None:
-            self._sql = db.engine
-        return self._sql
 
     def drop(self, reason: DropReason, source: str) -> DropReason:
         """Count one dropped hit; return its reason."""
@@ -113,10 +109,12 @@ class HitRecorder:
         link: tokens.Click | None,
     ) -> DropReason | None:
         source = OPEN_SOURCE if kind is HitKind.OPEN else CLICK_SOURCE
-        message = self.messages.find(self._keys, message_id) if message_id else None
+        message = None
+        if message_id:
+            message = self.messages.find(self._engine, self._keys, message_id)
         if message is None:
             return self.drop("invalid", source)
-        if withdrawn(message, self._engine()):
+        if withdrawn(message, self._engine):
             return self.drop("opted_out", source)
         if visit.signalled(self._signal_policy(message.site)):
             return self.drop("signal", source)

@@ -32,7 +32,7 @@ from functools import lru_cache
 from sqlalchemy import and_, bindparam, exists, literal, or_, select
 from sqlalchemy.engine import Engine
 
-from core.db import DirectStatement, DirectTransaction, db
+from core.db import DirectStatement, DirectTransaction
 from core.times import as_utc, utc_text
 from pixel import identity
 from pixel.models import ALL_LISTS, Message, Recipient, Suppression
@@ -81,14 +81,14 @@ class MessageCache:
         self._found: OrderedDict[str, TrackedMessage] = OrderedDict()
         self._lock = threading.Lock()
 
-    def find(self, keys: list[str], message_id: str) -> TrackedMessage | None:
+    def find(self, engine: Engine, keys: list[str], message_id: str) -> TrackedMessage | None:
         """Return the message with this id, or None when there is none (never cached)."""
         with self._lock:
             message = self._found.get(message_id)
             if message is not None:
                 self._found.move_to_end(message_id)
                 return message
-        message = find_message(keys, message_id)
+        message = find_message(engine, keys, message_id)
         if message is not None:
             with self._lock:
                 self._found[message_id] = message
@@ -97,9 +97,9 @@ class MessageCache:
         return message
 
 
-def find_message(keys: list[str], message_id: str) -> TrackedMessage | None:
+def find_message(engine: Engine, keys: list[str], message_id: str) -> TrackedMessage | None:
     """Read one message and its recipient's stable facts by primary key."""
-    with db.engine.connect() as conn:
+    with engine.connect() as conn:
         row = conn.execute(_MESSAGE, {"message_id": message_id}).first()
     if row is None:
         return None
@@ -129,7 +129,7 @@ def find_message(keys: list[str], message_id: str) -> TrackedMessage | None:
     )
 
 
-def withdrawn(message: TrackedMessage, engine: Engine | None = None) -> bool:
+def withdrawn(message: TrackedMessage, engine: Engine) -> bool:
     """Tell whether this message's hits must not be logged, as the store says now.
 
     True for mode ``none``; for a recipient who denied tracking, unsubscribed from the
@@ -148,7 +148,7 @@ def withdrawn(message: TrackedMessage, engine: Engine | None = None) -> bool:
         "list": message.list,
     }
     params.update({f"h{i}": h for i, h in enumerate(hashes)})
-    row = _read_one(engine or db.engine, statement, params)
+    row = _read_one(engine, statement, params)
     if row is None:
         return True  # the recipient was erased: nobody left whose consent allows it
     consent, suppressed = row

@@ -148,6 +148,16 @@ def test_the_send_time_threshold_is_two_seconds(seconds, within):
 )
 def test_scanner_networks_are_matched_by_their_bounds(address, vendor):
     assert classify.SCANNER_NETWORKS.vendor_of(address) == vendor
+    # Cached per address: the first lookup and a repeated one give the network's answer.
+    assert classify.scanner_vendor(address) == classify.scanner_vendor(address) == vendor
+
+
+def test_the_address_cache_has_a_fixed_size():
+    for n in range(classify.ADDRESS_CACHE_SIZE + 50):
+        classify.scanner_vendor(f"198.18.{n // 256}.{n % 256}")
+    info = classify.scanner_vendor.cache_info()
+    assert info.maxsize == classify.ADDRESS_CACHE_SIZE
+    assert info.currsize <= classify.ADDRESS_CACHE_SIZE
 
 
 def test_overlapping_scanner_networks_are_refused():

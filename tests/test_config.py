@@ -92,6 +92,7 @@ def test_a_missing_sites_file_is_named(tmp_path):
         ("SECRET_KEYS", "short", "CONSENTRY_SECRET_KEYS: every key must be at least 16"),
         ("PUBLIC_URL", "example.com", "CONSENTRY_PUBLIC_URL"),
         ("PROXY_HOPS", "two", "CONSENTRY_PROXY_HOPS"),
+        ("FAST_LANE", "yes", "CONSENTRY_FAST_LANE: must be true or false, got 'yes'"),
         ("SHIP_INTERVAL", float("nan"), "CONSENTRY_SHIP_INTERVAL: must be a number of seconds"),
         ("SHIP_INTERVAL", 0, "CONSENTRY_SHIP_INTERVAL"),
         ("SHUTDOWN_FLUSH_SECONDS", float("inf"), "CONSENTRY_SHUTDOWN_FLUSH_SECONDS"),
@@ -124,6 +125,7 @@ BAD_ENVIRONMENT = [
     ("SHIP_BATCH", "1.5"),
     ("SHIP_BATCH", "0"),
     ("SPOOL_MAX_BYTES", "true"),
+    ("FAST_LANE", "1"),
     ("MAX_CONTENT_LENGTH", "16384.5"),
     ("CLICKHOUSE_URL", "chdb:///var/lib/consentry/ch?database=bad-name"),
     ("CLICKHOUSE_URL", "https://clickhouse.example:8443/a/b"),
@@ -146,6 +148,7 @@ def test_a_wrong_environment_setting_stops_start_up(tmp_path, monkeypatch, setti
         ("SHIP_BATCH", "250", 250),
         ("SHIP_BATCH", "1e3", 1000),
         ("MAX_CONTENT_LENGTH", "32768", 32768),
+        ("FAST_LANE", "false", False),
     ],
 )
 def test_a_good_environment_setting_is_read_as_its_type(
