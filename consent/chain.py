@@ -7,6 +7,7 @@ so removing the newest records shows too.
 
 import hashlib
 import logging
+import operator
 import threading
 import weakref
 from collections.abc import Iterable
@@ -14,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, DateTime, Engine, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.idempotency import RequestKey
@@ -22,7 +23,7 @@ from consent.models import GENESIS, ConsentRecord, IdempotencyKey, NewRecord, Si
 from consent.sites import Site, SiteRegistry
 from core import jsoncodec
 from core.db import DirectStatement, db, direct_transaction, write_transaction
-from core.times import utc_text
+from core.times import api_time
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,18 @@ _CONTENT = [
     "created_at",
     "expires_at",
 ]
+# One C call for all twenty fields; then the times, hashed as UTC text with a Z.
+_read_content = operator.attrgetter(*_CONTENT)
+_TIMES = [c.key for c in RECORDS.columns if isinstance(c.type, DateTime) and c.key in _CONTENT]
 
 
 def content_hash(record: ConsentRecord | NewRecord) -> str:
     """SHA-256 of a record's content: every field a visitor's proof depends on."""
-    fields = {}
-    for name in _CONTENT:
-        value = getattr(record, name)
-        if isinstance(value, datetime):
-            value = utc_text(value) + "Z"
-        fields[name] = value
+    fields = dict(zip(_CONTENT, _read_content(record), strict=True))
+    for name in _TIMES:
+        value = fields[name]
+        if value is not None:
+            fields[name] = api_time(value)
     return hashlib.sha256(jsoncodec.canonical(fields)).hexdigest()
 
 

@@ -20,9 +20,15 @@ def as_utc(moment: datetime | None) -> datetime | None:
 def utc_text(moment: datetime, sep: str = "T") -> str:
     """``2026-11-29T05:32:25.309000`` in UTC (with ``sep`` between date and time).
 
-    isoformat, not strftime: the same text for less, on paths every request takes.
+    isoformat, not strftime: the same text for less, on paths every request takes. A naive
+    time is UTC already (as SQLite reads it back); an aware one in UTC only loses its
+    ``+00:00``.
     """
-    return as_utc(moment).replace(tzinfo=None).isoformat(sep=sep, timespec="microseconds")
+    if moment.tzinfo is UTC:
+        return moment.isoformat(sep, "microseconds")[:-6]
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(sep, "microseconds")
 
 
 def api_time(moment: datetime) -> str:

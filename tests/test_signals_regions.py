@@ -144,6 +144,15 @@ def test_ip_prefix(address, prefix):
             "2026-01-02T01:04:05.000000",
         ),
         (datetime(2026, 1, 2, 3, 4, 5, 6), "2026-01-02T03:04:05.000006"),  # naive: SQLite's UTC
+        # A zero offset that is not the UTC singleton (a driver's own zone object).
+        (
+            datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(0), "GMT")),
+            "2026-01-02T03:04:05.000007",
+        ),
+        (
+            datetime(2026, 1, 2, 3, 4, 5, 8, tzinfo=timezone(-timedelta(hours=5, minutes=30))),
+            "2026-01-02T08:34:05.000008",
+        ),
     ],
 )
 def test_utc_text_keeps_microseconds_and_converts_to_utc(moment, text):
