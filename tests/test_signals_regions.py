@@ -161,6 +161,22 @@ def test_utc_text_keeps_microseconds_and_converts_to_utc(moment, text):
     assert utc_text(moment, sep=" ") == text.replace("T", " ")
 
 
+def test_utc_text_of_the_same_wall_time_in_other_zones_is_its_own():
+    # Texts are kept per instant: each of these is asked twice, in turn, and a naive
+    # time never takes an aware one's text (or the other way round).
+    wall = (2026, 3, 4, 5, 6, 7, 8)
+    moments = {
+        datetime(*wall): "2026-03-04T05:06:07.000008",
+        datetime(*wall, tzinfo=UTC): "2026-03-04T05:06:07.000008",
+        datetime(*wall, tzinfo=timezone(timedelta(hours=5))): "2026-03-04T00:06:07.000008",
+        datetime(*wall, tzinfo=timezone(timedelta(hours=-5))): "2026-03-04T10:06:07.000008",
+    }
+    for _ in range(2):
+        for moment, text in moments.items():
+            assert utc_text(moment) == text
+            assert utc_text(moment, sep=" ") == text.replace("T", " ")
+
+
 def test_ua_family():
     chrome = (
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
