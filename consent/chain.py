@@ -40,6 +40,7 @@ _ADVANCE = DirectStatement(
     .returning(SITES.c.chain_seq, SITES.c.chain_head)
 )
 _INSERT = DirectStatement(insert(RECORDS), columns=_STORED)
+_read_stored = operator.attrgetter(*_STORED)
 _MOVE_HEAD = DirectStatement(
     update(SITES).where(SITES.c.id == bindparam("site")).values(chain_head=bindparam("head"))
 )
@@ -140,6 +141,8 @@ class _GroupCommit:
 
 _group_commits: "weakref.WeakKeyDictionary[Engine, _GroupCommit]" = weakref.WeakKeyDictionary()
 _group_commits_lock = threading.Lock()
+# The group of the engine last written to, saving the weak dictionary's lookup per append.
+_last_group: tuple[Engine, _GroupCommit] | None = None
 
 
 def append(site: Site, record: NewRecord, now: datetime, key: RequestKey | None = None) -> None:
@@ -149,12 +152,20 @@ def append(site: Site, record: NewRecord, now: datetime, key: RequestKey | None 
     """
     # Hashed before the chain is locked: inside, only the link to the previous record is.
     pending = _Pending(site, record, content_hash(record), key)
-    engine = db.engine
+    _group_commit(db.engine).append(pending, now)
+
+
+def _group_commit(engine: Engine) -> _GroupCommit:
+    global _last_group
+    last = _last_group  # one read: another thread may set it meanwhile
+    if last is not None and last[0] is engine:
+        return last[1]
     with _group_commits_lock:
         group = _group_commits.get(engine)
         if group is None:
             group = _group_commits[engine] = _GroupCommit()
-    group.append(pending, now)
+    _last_group = (engine, group)
+    return group
 
 
 def _write_batch(batch: list[_Pending], now: datetime) -> None:
@@ -209,7 +220,7 @@ def _chain(by_site: dict[str, list[_Pending]]) -> None:
                 seq += 1
                 record.seq, record.prev_hash = seq, prev
                 record.hash = prev = link_hash(prev, seq, pending.content)
-                rows.append({c: getattr(record, c) for c in _STORED})
+                rows.append(dict(zip(_STORED, _read_stored(record), strict=True)))
                 if pending.key is not None:
                     keys.append(_key_row(pending))
             tx.execute(_MOVE_HEAD, {"site": site_id, "head": prev})
