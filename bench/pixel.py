@@ -29,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.consent_api import _free_port, _serve
+from bench.consent_api import _free_port, _serve, cpu_seconds
 from bench.decision import BIN, ROOT, UNREACHABLE_CLICKHOUSE, fresh_data_dir
 from events.clickhouse import ClickHouseStore
 
@@ -87,21 +87,9 @@ def _wrk_script(paths: list[str]) -> str:
     )
 
 
-def _cpu_seconds(server: subprocess.Popen) -> float:
-    """CPU time (user + system) of a gunicorn master and its workers so far."""
-    pids = [server.pid]
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
-    pids += [int(pid) for pid in children.read_text().split()]
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _wrk(port: int, script: Path, server: subprocess.Popen) -> tuple[float, float, int, float]:
     """One wrk round: requests/s, p99 latency in ms, requests made, CPU µs per request."""
-    cpu_before = _cpu_seconds(server)
+    cpu_before = cpu_seconds(server)
     out = subprocess.run(
         [
             "wrk",
@@ -124,7 +112,7 @@ def _wrk(port: int, script: Path, server: subprocess.Popen) -> tuple[float, floa
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out).groups()
     p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    cpu = (_cpu_seconds(server) - cpu_before) / requests * 1e6
+    cpu = (cpu_seconds(server) - cpu_before) / requests * 1e6
     return rate, p99, requests, cpu
 
 

@@ -13,7 +13,6 @@ from consent import chain, cors, idempotency, records
 from consent.consent_cookie import decision_cookie, same_host
 from consent.models import ConsentRecord, NewRecord
 from consent.receipts import issue_receipt, mismatches, read_receipt
-from consent.regions import region_code, resolve_region
 from consent.schemas import (
     CONSENT_ID,
     ChainOut,
@@ -24,15 +23,14 @@ from consent.schemas import (
     ReceiptCheckIn,
     ReceiptCheckOut,
     RecordOut,
+    decision_json,
 )
-from consent.signals import read_signals
 from consent.site_config import COOKIE_NAME, pick_language, resolve_config
 from consent.sites import Site
 from core.auth import require_api_key
 from core.errors import BadRequest, NotFound
 from core.requests import parse_body
 from core.times import as_utc
-from core.visitors import ip_prefix, ua_family
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,15 +52,13 @@ def _events():
 
 
 def _visit(site: Site, origin: str | None) -> records.Visit:
-    headers = request.headers
-    code = region_code(headers, current_app.config["REGION_HEADERS"])
-    return records.Visit(
-        signals=read_signals(headers),
-        region=resolve_region(code, site),
-        origin=origin,
-        ip_prefix=ip_prefix(request.remote_addr),
-        ua_family=ua_family(headers.get("User-Agent", "")) if site.proof.store_ua_family else None,
-        now=datetime.now(UTC),
+    return records.read_visit(
+        site,
+        origin,
+        request.headers,
+        request.remote_addr,
+        current_app.config["REGION_HEADERS"],
+        datetime.now(UTC),
     )
 
 
@@ -73,9 +69,11 @@ def _consent_id(value: str) -> str:
 
 
 def _json(model, status: int = 200):
-    response = current_app.response_class(
-        model.model_dump_json(), status=status, mimetype="application/json"
-    )
+    return _json_bytes(model.model_dump_json(), status)
+
+
+def _json_bytes(body: bytes | str, status: int = 200):
+    response = current_app.response_class(body, status=status, mimetype="application/json")
     # Each answer built here holds a consent id, a receipt or a chain report: no cache
     # (shared or the browser's) may keep one. add(): a third of the cost of headers=.
     response.headers.add("Cache-Control", "no-store")
@@ -130,13 +128,13 @@ def create_consent():
     origin = cors.check_origin(site)
     retry = idempotency.request_key(key, decision) if key is not None else None
     decided = records.record_decision(site, decision, _visit(site, origin), _events(), retry)
-    answer = _decision_out(decided.record)
-    response = _json(answer, 201)
+    body = _decision_json(decided.record)
+    response = _json_bytes(body, 201)
     if decided.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if origin is not None and same_host(origin, request.host):
         secure = request.is_secure or origin.startswith("https://")
-        _set_consent_cookie(response, site, answer, secure)
+        _set_consent_cookie(response, site, DecisionOut.model_validate_json(body), secure)
     return response
 
 
@@ -185,7 +183,7 @@ def withdraw_consent(consent_id: str):
     site = _site(latest.site_id)
     origin = cors.check_origin(site)
     record = records.withdraw(site, latest, _visit(site, origin), _events())
-    return _json(_decision_out(record))
+    return _json_bytes(_decision_json(record))
 
 
 @bp.post("/receipts/verify")
@@ -212,9 +210,8 @@ def verify_site_chain(site_id: str):
     return _json(ChainOut(**report.__dict__))
 
 
-def _decision_out(record: NewRecord) -> DecisionOut:
-    receipt = issue_receipt(current_app.config["SECRET_KEYS"], record)
-    return _from_record(DecisionOut, record, receipt=receipt)
+def _decision_json(record: NewRecord | ConsentRecord) -> bytes:
+    return decision_json(record, issue_receipt(current_app.config["SECRET_KEYS"], record))
 
 
 def _from_record(model: type[M], record: ConsentRecord | NewRecord, **extra) -> M:

@@ -13,6 +13,7 @@ no longer be checked, nor can it be altered unseen (verify wants it cleared).
 
 import hashlib
 import logging
+import operator
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, DateTime, Engine, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent.idempotency import RequestKey
@@ -29,7 +30,7 @@ from consent.models import GENESIS, ConsentRecord, IdempotencyKey, NewRecord, Si
 from consent.sites import Site, SiteRegistry
 from core import jsoncodec
 from core.db import DirectStatement, db, direct_transaction, write_transaction
-from core.times import utc_text
+from core.times import api_time
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ _ADVANCE = DirectStatement(
     .returning(SITES.c.chain_seq, SITES.c.chain_head)
 )
 _INSERT = DirectStatement(insert(RECORDS), columns=_STORED)
+_read_stored = operator.attrgetter(*_STORED)
 _MOVE_HEAD = DirectStatement(
     update(SITES).where(SITES.c.id == bindparam("site")).values(chain_head=bindparam("head"))
 )
@@ -74,16 +76,18 @@ _CONTENT = [
     "created_at",
     "expires_at",
 ]
+# One C call for all twenty fields; then the times, hashed as UTC text with a Z.
+_read_content = operator.attrgetter(*_CONTENT)
+_TIMES = [c.key for c in RECORDS.columns if isinstance(c.type, DateTime) and c.key in _CONTENT]
 
 
 def content_hash(record: ConsentRecord | NewRecord) -> str:
     """SHA-256 of a record's content: every field a visitor's proof depends on."""
-    fields = {}
-    for name in _CONTENT:
-        value = getattr(record, name)
-        if isinstance(value, datetime):
-            value = utc_text(value) + "Z"
-        fields[name] = value
+    fields = dict(zip(_CONTENT, _read_content(record), strict=True))
+    for name in _TIMES:
+        value = fields[name]
+        if value is not None:
+            fields[name] = api_time(value)
     return hashlib.sha256(jsoncodec.canonical(fields)).hexdigest()
 
 
@@ -144,6 +148,8 @@ class _GroupCommit:
 
 _group_commits: "weakref.WeakKeyDictionary[Engine, _GroupCommit]" = weakref.WeakKeyDictionary()
 _group_commits_lock = threading.Lock()
+# The group of the engine last written to, saving the weak dictionary's lookup per append.
+_last_group: tuple[Engine, _GroupCommit] | None = None
 
 
 def append(site: Site, record: NewRecord, now: datetime, key: RequestKey | None = None) -> None:
@@ -153,12 +159,20 @@ def append(site: Site, record: NewRecord, now: datetime, key: RequestKey | None 
     """
     # Hashed before the chain is locked: inside, only the link to the previous record is.
     pending = _Pending(site, record, content_hash(record), key)
-    engine = db.engine
+    _group_commit(db.engine).append(pending, now)
+
+
+def _group_commit(engine: Engine) -> _GroupCommit:
+    global _last_group
+    last = _last_group  # one read: another thread may set it meanwhile
+    if last is not None and last[0] is engine:
+        return last[1]
     with _group_commits_lock:
         group = _group_commits.get(engine)
         if group is None:
             group = _group_commits[engine] = _GroupCommit()
-    group.append(pending, now)
+    _last_group = (engine, group)
+    return group
 
 
 def _write_batch(batch: list[_Pending], now: datetime) -> None:
@@ -213,7 +227,7 @@ def _chain(by_site: dict[str, list[_Pending]]) -> None:
                 seq += 1
                 record.seq, record.prev_hash = seq, prev
                 record.hash = prev = link_hash(prev, seq, pending.content)
-                rows.append({c: getattr(record, c) for c in _STORED})
+                rows.append(dict(zip(_STORED, _read_stored(record), strict=True)))
                 if pending.key is not None:
                     keys.append(_key_row(pending))
             tx.execute(_MOVE_HEAD, {"site": site_id, "head": prev})

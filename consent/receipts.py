@@ -23,7 +23,9 @@ _TIMES = ("created_at", "expires_at")
 def issue_receipt(keys: list[str], record: ConsentRecord | NewRecord) -> str:
     """Sign the facts of ``record`` that a visitor or auditor needs to check it later."""
     expires = record.expires_at
-    return signing.serializer(keys, PURPOSE).dumps(
+    return signing.dumps(
+        keys,
+        PURPOSE,
         {
             "record_id": record.record_id,
             "consent_id": record.consent_id,
@@ -35,7 +37,7 @@ def issue_receipt(keys: list[str], record: ConsentRecord | NewRecord) -> str:
             "created_at": api_time(record.created_at),
             "expires_at": api_time(expires) if expires is not None else None,
             "hash": record.hash,
-        }
+        },
     )
 
 

@@ -3,6 +3,7 @@
 import logging
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -11,14 +12,15 @@ from sqlalchemy import bindparam, select
 from consent import chain, idempotency
 from consent.idempotency import RequestKey
 from consent.models import ConsentRecord, NewRecord
-from consent.regions import RegionMatch
+from consent.regions import RegionMatch, region_code, resolve_region
 from consent.schemas import DecisionIn
-from consent.signals import Signals
+from consent.signals import Signals, read_signals
 from consent.sites import NECESSARY, Site
 from core import faults
 from core.db import db
 from core.errors import Conflict, Unprocessable
 from core.times import utc_text
+from core.visitors import ip_prefix, ua_family
 from events import SpoolFull
 from events.protocols import EventSink
 
@@ -45,6 +47,25 @@ class Visit:
     ip_prefix: str | None
     ua_family: str | None
     now: datetime
+
+
+def read_visit(
+    site: Site,
+    origin: str | None,
+    headers: Mapping[str, str],
+    remote_addr: str | None,
+    region_headers: list[str],
+    now: datetime,
+) -> Visit:
+    """Read what proof may keep about the visitor from a request's headers and address."""
+    return Visit(
+        signals=read_signals(headers),
+        region=resolve_region(region_code(headers, region_headers), site),
+        origin=origin,
+        ip_prefix=ip_prefix(remote_addr),
+        ua_family=ua_family(headers.get("User-Agent", "")) if site.proof.store_ua_family else None,
+        now=now,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from consent.models import ConsentRecord, NewRecord
 from consent.sites import CATEGORY_ID, LANGUAGE, SITE_ID, Cookie, Texts
 from consent.sites import Lifetime as SiteLifetime
+from core import jsoncodec
 from core.times import api_time, as_utc
 
 CONSENT_ID = r"^[0-9a-f]{32}$"
@@ -76,6 +78,25 @@ class DecisionOut(_Out):
     created_at: UtcDatetime
     expires_at: UtcDatetime | None = Field(description="null for a session decision")
     receipt: str
+
+
+def decision_json(record: ConsentRecord | NewRecord, receipt: str) -> bytes:
+    """A decision's answer: byte for byte ``DecisionOut``'s JSON for ``record``, written
+    directly (a decision answers one on every request; a test holds the two together)."""
+    expires = record.expires_at
+    return jsoncodec.compact(
+        {
+            "consent_id": record.consent_id,
+            "record_id": record.record_id,
+            "action": record.action,
+            "choices": record.choices,
+            "lifetime": record.lifetime,
+            "policy_version": record.policy_version,
+            "created_at": api_time(record.created_at),
+            "expires_at": api_time(expires) if expires is not None else None,
+            "receipt": receipt,
+        }
+    )
 
 
 class RecordOut(_Out):

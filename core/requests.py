@@ -26,7 +26,11 @@ def parse_body(model: type[M], limit: int | None = None) -> M:
     if limit is not None:
         # Flask reads the limit from here for this request only, declared length or not.
         request.max_content_length = limit
-    raw = read_body()
+    return parse_json(model, read_body())
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """Parse a JSON body as ``model``; 400 for malformed JSON, 422 for wrong content."""
     _refuse_duplicate_keys(raw)
     try:
         return model.model_validate_json(raw)

@@ -63,6 +63,56 @@ def test_the_hashes_of_a_record_never_drift():
     assert content_hash(_with(created_at=shifted)) == content
 
 
+# Hashes the implementation before the written-out field reading gave (a loop converting
+# every datetime with utc_text): a session record with a naive time as SQLite reads it
+# back, no expiry, an IPv6 prefix and no UA family; then the same persistent, with its
+# creation in another zone and an aware expiry. Stored chains were hashed over these.
+SESSION_RECORD = dict(
+    record_id="f" * 32,
+    consent_id="0123456789abcdef" * 2,
+    site_id="demo",
+    action="gpc",
+    choices={"necessary": True, "zeta": False, "analytics": False},
+    lifetime="session",
+    policy_version="v2 ☃",
+    texts_hash="d" * 64,
+    language="de",
+    region="",
+    region_rule="strictest-default",
+    region_model="opt-in",
+    dnt=False,
+    gpc=True,
+    ip_prefix="2001:db8:1::/48",
+    ua_family=None,
+    page_origin=None,
+    page_path=None,
+    created_at=datetime(2026, 12, 31, 23, 59, 59),
+    expires_at=None,
+)
+PERSISTENT_ELSEWHERE = {
+    "lifetime": "persistent",
+    "created_at": datetime(2027, 1, 1, 1, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+    "expires_at": datetime(2027, 6, 30, 12, 0, tzinfo=UTC),
+}
+
+
+@pytest.mark.parametrize("kind", [NewRecord, ConsentRecord])
+def test_known_records_keep_their_hashes(kind):
+    session = kind(**SESSION_RECORD)
+    assert content_hash(session) == (
+        "62ddd938201ec76faa5859871602f9d9dd98d7604528015d4a29f76bdbd2e8a0"
+    )
+    persistent = kind(**SESSION_RECORD | PERSISTENT_ELSEWHERE)
+    assert content_hash(persistent) == (
+        "3819a2df835e4bca0135b0736fd9e74dfc65921139b81b6dc1f18bde5f894a15"
+    )
+
+
+def test_every_time_column_is_hashed_as_utc_text():
+    times = [c.key for c in ConsentRecord.__table__.columns if c.type.python_type is datetime]
+    assert chain._TIMES == times == ["created_at", "expires_at"]
+
+
 def _with(**fields) -> NewRecord:
     values = {name: getattr(RECORD, name) for name in NewRecord.__dataclass_fields__}
     return NewRecord(**values | fields)

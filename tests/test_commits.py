@@ -1,8 +1,11 @@
 """Committing decisions: a refused commit leaves nothing behind; concurrent ones share one."""
 
+import os
+import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -89,18 +92,21 @@ def test_a_refused_commit_answers_an_error_and_leaves_no_record_and_no_event(mak
 
 
 @contextmanager
-def _counting_checkouts(engine):
-    """Count connections taken from the pool: each chain transaction takes one."""
-    taken = []
-
-    def count(*_):
-        taken.append(1)
-
-    sa.event.listen(engine, "checkout", count)
+def _counting_commits(engine):
+    """Count the transactions committed: on SQLite, the COMMITs its connections run (the
+    chain's writer keeps its connection between transactions); elsewhere, connections
+    taken from the pool (each chain transaction takes one)."""
+    seen: list[str] = []
+    if engine.dialect.name == "sqlite":
+        event, hook = "connect", lambda dbapi, _record: dbapi.set_trace_callback(seen.append)
+    else:
+        event, hook = "checkout", lambda *_: seen.append("COMMIT")
+    sa.event.listen(engine, event, hook)
+    engine.dispose()  # every connection from here on is a counted one, the writer's too
     try:
-        yield taken
+        yield seen
     finally:
-        sa.event.remove(engine, "checkout", count)
+        sa.event.remove(engine, event, hook)
 
 
 def _wait_for(predicate, what: str, timeout: float = 30) -> None:
@@ -126,18 +132,18 @@ def test_decisions_that_queue_during_a_commit_share_the_next_transaction(make_ap
         answers.append(post(app.test_client(), body).status_code)
 
     threads = [threading.Thread(target=decide, args=(n,)) for n in range(waiting)]
-    with _counting_checkouts(engine) as taken:
+    with _counting_commits(engine) as seen:
         # Holding the writer's turn, as a commit in progress does: every decision queues.
         with group._turn:
             for thread in threads:
                 thread.start()
             _wait_for(lambda: len(group._queue) == waiting, f"{waiting} records queue")
             # Counted from here: what a request reads before it queues is not a commit.
-            taken.clear()
+            seen.clear()
         for thread in threads:
             thread.join(timeout=60)
         assert not any(thread.is_alive() for thread in threads)
-        transactions = len(taken)
+        transactions = seen.count("COMMIT")
 
     assert answers == [201] * waiting
     assert transactions == 1
@@ -147,3 +153,24 @@ def test_decisions_that_queue_during_a_commit_share_the_next_transaction(make_ap
     with app.app_context():
         assert verify_chain("demo").valid
         assert verify_chain("shop").valid
+
+
+def test_after_a_dispose_no_decision_is_written_through_the_old_connection(make_app, tmp_path):
+    # The chain's SQLite writer keeps its connection between transactions; once the pool
+    # is disposed (an operator moving the database, a test swapping it), that connection
+    # must never be written through again.
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+    path = tmp_path / "test.db"
+    if not path.exists():
+        pytest.skip("the SQL store is not a SQLite file here")
+    client = app.test_client()
+    assert post(client, decision()).status_code == 201
+    with app.app_context():
+        db.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):  # the database moved away, with its WAL
+        if Path(f"{path}{suffix}").exists():
+            os.replace(f"{path}{suffix}", tmp_path / f"moved.db{suffix}")
+    path.mkdir()  # a directory where the database was: every new connection fails
+    assert post(client, decision()).status_code == 500
+    with closing(sqlite3.connect(tmp_path / "moved.db")) as moved:
+        assert moved.execute("SELECT count(*) FROM consent_records").fetchone() == (1,)

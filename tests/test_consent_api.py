@@ -2,12 +2,13 @@
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from factories import ORIGIN, POLICY, clickhouse_rows, decision, post_decision, random_hex
 
-from consent.models import ConsentRecord, SiteRow
+from consent.models import ConsentRecord, NewRecord, SiteRow
+from consent.schemas import DecisionOut, decision_json
 from core.db import db
 
 
@@ -472,3 +473,50 @@ def test_every_timestamp_in_answers_and_receipts_has_one_format(app, client):
     assert len(shown) == 13
     assert {p: v for p, v in shown.items() if not API_TIME.match(v)} == {}
     assert state["history"][1]["created_at"] == "2026-12-01T09:30:00.000000Z"
+
+
+def _answer_record(kind, **fields):
+    values = {
+        "record_id": random_hex(),
+        "consent_id": random_hex(),
+        "site_id": "demo",
+        "action": "custom",
+        "choices": {"necessary": True, "zeta": False, "analytics": True},
+        "lifetime": "persistent",
+        "policy_version": 'v2 ☃ "quoted" \\ \u0007 \U0001f600 </script>',
+        "texts_hash": "c" * 64,
+        "language": "en",
+        "region": "DE",
+        "region_rule": "gdpr",
+        "region_model": "opt-in",
+        "dnt": False,
+        "gpc": False,
+        "ip_prefix": None,
+        "ua_family": None,
+        "page_origin": None,
+        "page_path": None,
+        "created_at": datetime(2026, 12, 1, 8, 30, 0, 123456, tzinfo=UTC),
+        "expires_at": datetime(2027, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=-3))),
+        "seq": 1,
+        "prev_hash": "0" * 64,
+        "hash": "a" * 64,
+    }
+    return kind(**values | fields)
+
+
+@pytest.mark.parametrize("kind", [NewRecord, ConsentRecord])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"lifetime": "session", "expires_at": None, "action": "reject_all"},
+        # As SQLite reads a record back: naive UTC times, whole seconds.
+        {"created_at": datetime(2026, 12, 1, 8, 30), "expires_at": datetime(2027, 1, 1)},
+        {"choices": {}, "policy_version": ""},
+    ],
+)
+def test_a_decisions_answer_is_decision_outs_json(kind, fields):
+    record = _answer_record(kind, **fields)
+    fields = {name: getattr(record, name) for name in DecisionOut.model_fields if name != "receipt"}
+    expected = DecisionOut(**fields, receipt="tok.en").model_dump_json().encode()
+    assert decision_json(record, "tok.en") == expected

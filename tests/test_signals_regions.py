@@ -144,12 +144,37 @@ def test_ip_prefix(address, prefix):
             "2026-01-02T01:04:05.000000",
         ),
         (datetime(2026, 1, 2, 3, 4, 5, 6), "2026-01-02T03:04:05.000006"),  # naive: SQLite's UTC
+        # A zero offset that is not the UTC singleton (a driver's own zone object).
+        (
+            datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(0), "GMT")),
+            "2026-01-02T03:04:05.000007",
+        ),
+        (
+            datetime(2026, 1, 2, 3, 4, 5, 8, tzinfo=timezone(-timedelta(hours=5, minutes=30))),
+            "2026-01-02T08:34:05.000008",
+        ),
     ],
 )
 def test_utc_text_keeps_microseconds_and_converts_to_utc(moment, text):
     # Record hashes and ClickHouse timestamps are made of this text: it must not drift.
     assert utc_text(moment) == text
     assert utc_text(moment, sep=" ") == text.replace("T", " ")
+
+
+def test_utc_text_of_the_same_wall_time_in_other_zones_is_its_own():
+    # Texts are kept per instant: each of these is asked twice, in turn, and a naive
+    # time never takes an aware one's text (or the other way round).
+    wall = (2026, 3, 4, 5, 6, 7, 8)
+    moments = {
+        datetime(*wall): "2026-03-04T05:06:07.000008",
+        datetime(*wall, tzinfo=UTC): "2026-03-04T05:06:07.000008",
+        datetime(*wall, tzinfo=timezone(timedelta(hours=5))): "2026-03-04T00:06:07.000008",
+        datetime(*wall, tzinfo=timezone(timedelta(hours=-5))): "2026-03-04T10:06:07.000008",
+    }
+    for _ in range(2):
+        for moment, text in moments.items():
+            assert utc_text(moment) == text
+            assert utc_text(moment, sep=" ") == text.replace("T", " ")
 
 
 def test_ua_family():
