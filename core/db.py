@@ -148,6 +148,21 @@ class DirectTransaction:
         self._cursor.executemany(compiled.sql, [_bound(compiled, row) for row in rows])
 
 
+def read_one(engine: Engine, statement: DirectStatement, params: dict[str, Any]) -> Any:
+    """Run a read on a pooled connection's DBAPI cursor and return its first row, or None.
+
+    No result processing: for values the DBAPI hands back as they are stored (strings,
+    numbers, a comparison's truth). No writer's turn is taken: readers do not wait for
+    SQLite's writer (WAL).
+    """
+    raw = engine.raw_connection()
+    try:
+        with closing(raw.cursor()) as cursor:
+            return DirectTransaction(cursor, engine.dialect).execute(statement, params).fetchone()
+    finally:
+        raw.close()  # back to the pool, which ends the read transaction
+
+
 def _bound(compiled: _Compiled, params: dict[str, Any]):
     values = compiled.literals | params if compiled.literals else params
     if compiled.positions is not None:
