@@ -8,7 +8,8 @@ stime of the gunicorn master and workers from /proc, per round). The worker is C
 one core (the GIL), so CPU per request is its capacity; unlike requests/s it barely moves
 when other processes load the machine. Run: ``python -m bench.consent_api``;
 ``BENCH_SPOOL_ONLY=1`` serves with an unreachable ClickHouse, so events only go to the spool
-(the embedded engine's share).
+(the embedded engine's share); ``BENCH_IDEMPOTENCY=1`` sends each request with its own
+``Idempotency-Key``, as the banner does (the baseline ignores the header).
 """
 
 import json
@@ -29,12 +30,31 @@ DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SPOOL_ONLY = os.environ.get("BENCH_SPOOL_ONLY") == "1"
+IDEMPOTENCY = os.environ.get("BENCH_IDEMPOTENCY") == "1"
+# A new key per request: each wrk thread numbers its own, after its number and the time
+# it started (a round's keys are never a later round's).
+_NEW_KEY_PER_REQUEST = """
+local made = 0
+function setup(thread)
+  made = made + 1
+  thread:set("number", made)
+end
+local prefix, sent = "", 0
+function init(args)
+  prefix = string.format("bench-%d-%d-", number, os.time())
+end
+function request()
+  sent = sent + 1
+  wrk.headers["Idempotency-Key"] = prefix .. sent
+  return wrk.format()
+end
+"""
 
 
 def _wrk_script() -> str:
     lines = ['wrk.method = "POST"', f"wrk.body = '{json.dumps(BODY)}'"]
     lines += [f'wrk.headers["{name}"] = "{value}"' for name, value in HEADERS.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (_NEW_KEY_PER_REQUEST if IDEMPOTENCY else "")
 
 
 def _free_port() -> int:
@@ -134,6 +154,8 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
     mode = "events spooled only (no ClickHouse)" if SPOOL_ONLY else "events shipped to chdb"
+    if IDEMPOTENCY:
+        mode += ", an Idempotency-Key per request"
     print(
         f"wrk -t2 -c{CONNECTIONS} -d{DURATION}, {ROUNDS} alternating rounds, gunicorn 1x8, {mode}"
     )

@@ -19,9 +19,8 @@ from sqlalchemy import Engine, bindparam, delete, select
 
 from consent.models import IdempotencyKey
 from core import jsoncodec
-from core.db import db, write_transaction
+from core.db import DirectStatement, db, read_one, write_transaction
 from core.errors import BadRequest, Unprocessable
-from core.times import as_utc
 
 TTL = timedelta(hours=24)
 MAX_LENGTH = 255  # the column's size
@@ -31,9 +30,15 @@ _QUOTED = re.compile(r'"((?:[\x21\x23-\x5b\x5d-\x7e]|\\["\\])+)"')
 _ESCAPE = re.compile(r'\\(["\\])')
 _PURGE_EVERY = timedelta(minutes=10)
 
-_FIND = select(
-    IdempotencyKey.fingerprint, IdempotencyKey.record_id, IdempotencyKey.created_at
-).where(IdempotencyKey.site_id == bindparam("site"), IdempotencyKey.key == bindparam("key"))
+# Read on every decision that carries a key (the banner sends one with each): on the
+# direct path, with the 24 hours compared in SQL, so that no time needs reading back.
+_FIND = DirectStatement(
+    select(
+        IdempotencyKey.fingerprint,
+        IdempotencyKey.record_id,
+        IdempotencyKey.created_at > bindparam("cutoff"),
+    ).where(IdempotencyKey.site_id == bindparam("site"), IdempotencyKey.key == bindparam("key"))
+)
 
 
 @dataclass(frozen=True)
@@ -70,20 +75,21 @@ def recorded(site_id: str, request: RequestKey, now: datetime) -> str | None:
     Raises Unprocessable when that request had another body. A key older than 24 h no
     longer counts: its row is removed so the new decision can take the key.
     """
-    with db.engine.connect() as conn:
-        row = conn.execute(_FIND, {"site": site_id, "key": request.key}).first()
+    params = {"site": site_id, "key": request.key, "cutoff": now - TTL}
+    row = read_one(db.engine, _FIND, params)
     if row is None:
         return None
-    if as_utc(row.created_at) <= now - TTL:
+    fingerprint, record_id, fresh = row
+    if not fresh:
         _forget(site_id, request.key, now)
         return None
-    if row.fingerprint != request.fingerprint:
+    if fingerprint != request.fingerprint:
         raise Unprocessable(
             "this Idempotency-Key was used with another request body; use a new key "
             "for a new decision",
             code="idempotency_key_reused",
         )
-    return row.record_id
+    return record_id
 
 
 def _forget(site_id: str, key: str, now: datetime) -> None:

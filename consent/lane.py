@@ -28,7 +28,9 @@ is not installed) and CORS, whose two headers are written here as consent.cors w
 
 import io
 import logging
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
@@ -79,11 +81,10 @@ def install(app: Flask) -> None:
             and (not site.allows_origin(origin) or same_host(origin, get_host(environ)))
         ):
             return None
-        headers = EnvironHeaders(environ)
         visit = records.read_visit(
             site,
             origin,
-            headers,
+            _Headers(environ),
             environ.get("REMOTE_ADDR"),
             config["REGION_HEADERS"],
             datetime.now(UTC),
@@ -96,6 +97,32 @@ def install(app: Flask) -> None:
             return _answer(app, decided, origin)
 
     lane.add(("POST",), PATH, create_consent)
+
+
+class _Headers(Mapping[str, str]):
+    """A request's headers as ``EnvironHeaders`` reads them from the WSGI environ, but
+    ``get`` of a missing one (most of the signal and region headers) raises nothing."""
+
+    def __init__(self, environ: dict):
+        self._environ = environ
+
+    def get(self, name: str, default=None):  # type: ignore[override]
+        return self._environ.get(_environ_key(name), default)
+
+    def __getitem__(self, name: str) -> str:
+        return EnvironHeaders(self._environ)[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in EnvironHeaders(self._environ))
+
+    def __len__(self) -> int:
+        return len(EnvironHeaders(self._environ))
+
+
+@lru_cache(maxsize=64)
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
 
 
 def _plain_body(environ: dict, limit: int) -> bytes | None:

@@ -171,6 +171,7 @@ def test_after_a_dispose_no_decision_is_written_through_the_old_connection(make_
         if Path(f"{path}{suffix}").exists():
             os.replace(f"{path}{suffix}", tmp_path / f"moved.db{suffix}")
     path.mkdir()  # a directory where the database was: every new connection fails
-    assert post(client, decision()).status_code == 500
+    refused = post(client, decision())
+    assert refused.status_code == 500, refused.get_data(as_text=True)
     with closing(sqlite3.connect(tmp_path / "moved.db")) as moved:
         assert moved.execute("SELECT count(*) FROM consent_records").fetchone() == (1,)
