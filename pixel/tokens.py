@@ -13,25 +13,17 @@ must work for as long as the mail exists (SPEC §3.2).
 
 Reading never raises: a forged, truncated, re-salted or malformed token is None.
 
-Signing and reading write itsdangerous's format out themselves (core.signing's serializer:
-URL-safe base64 of compact JSON, a dot, URL-safe base64 of an HMAC-SHA1 under the key
-derived from the salt): a batch signs 20,000 tokens, every pixel hit reads one, and
-itsdangerous derives the key and builds a signer for each, three to four times the work.
-The HMAC's keyed state is computed once per key and purpose; signatures are compared with
-``hmac.compare_digest``. Tests hold both sides to itsdangerous: signing byte for byte,
-reading answer for answer over forged, truncated, re-salted and mutated tokens. A token
-outside the plain form (not ASCII, or a compressed payload, which itsdangerous marks with
-a leading dot) is read by itsdangerous itself.
+Signing and reading go through ``core.signing.dumps`` and ``load``, which write
+itsdangerous's format out with the HMAC's keyed state kept per key and purpose: a batch
+signs 20,000 tokens and every pixel hit reads one, and itsdangerous would derive the key and
+build a signer for each. Tests hold both sides to itsdangerous: signing byte for byte,
+reading answer for answer over forged, truncated, re-salted and mutated tokens.
 """
 
-import base64
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
-from core import jsoncodec, signing
+from core import signing
 
 OPEN, CLICK, UNSUBSCRIBE, PREFERENCES = "open", "click", "unsubscribe", "preferences"
 _PURPOSE = {kind: f"email.{kind}" for kind in (OPEN, CLICK, UNSUBSCRIBE, PREFERENCES)}
@@ -55,26 +47,26 @@ def sign_message(keys: list[str], kind: str, message_id: str) -> str:
     """Sign a message id for an open, unsubscribe or preferences link."""
     if kind == CLICK:
         raise ValueError("a click token carries its URL: use sign_click")
-    return _dumps(keys[0], _PURPOSE[kind], message_id)
+    return signing.dumps(keys, _PURPOSE[kind], message_id)
 
 
 def read_message(keys: list[str], kind: str, token: str) -> str | None:
     """Return the message id an open, unsubscribe or preferences token carries, or None."""
     if kind == CLICK:
         raise ValueError("a click token carries its URL: use read_click")
-    data = _load(keys, _PURPOSE[kind], token)
+    data = signing.load(keys, _PURPOSE[kind], token)
     return data if isinstance(data, str) and _is_message_id(data) else None
 
 
 def sign_click(keys: list[str], message_id: str, url: str | None) -> str:
     """Sign a tracked link: the message and the URL it redirects to (None: the honeypot)."""
     payload = [message_id, url] if url is not None else [message_id, HONEYPOT]
-    return _dumps(keys[0], _PURPOSE[CLICK], payload)
+    return signing.dumps(keys, _PURPOSE[CLICK], payload)
 
 
 def read_click(keys: list[str], token: str) -> Click | None:
     """Return what a click token says, or None if it is not one of ours."""
-    data = _load(keys, _PURPOSE[CLICK], token)
+    data = signing.load(keys, _PURPOSE[CLICK], token)
     if not isinstance(data, list) or len(data) != 2 or not _is_message_id(data[0]):
         return None
     target = data[1]
@@ -84,58 +76,6 @@ def read_click(keys: list[str], token: str) -> Click | None:
     if type(target) is int and target == HONEYPOT:
         return Click(data[0], None)
     return None
-
-
-def _dumps(key: str, purpose: str, payload: object) -> str:
-    value = _b64(jsoncodec.compact(payload))
-    mac = _keyed(key, purpose).copy()
-    mac.update(value)
-    return (value + b"." + _b64(mac.digest())).decode("ascii")
-
-
-def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-def _load(keys: list[str], purpose: str, token: str) -> object | None:
-    """What ``signing.load`` answers for this token, without building a signer."""
-    if not isinstance(token, str) or not token.isascii() or token.startswith("."):
-        return signing.load(keys, purpose, token)
-    value, dot, signature = token.encode().rpartition(b".")
-    if not dot:
-        return None
-    given = _b64decode(signature)
-    if given is None or not any(_matches(key, purpose, value, given) for key in keys):
-        return None
-    payload = _b64decode(value)
-    if payload is None:
-        return None
-    try:
-        return jsoncodec.loads(payload)
-    except ValueError:  # orjson.JSONDecodeError
-        return None
-
-
-def _matches(key: str, purpose: str, value: bytes, given: bytes) -> bool:
-    mac = _keyed(key, purpose).copy()
-    mac.update(value)
-    return hmac.compare_digest(mac.digest(), given)
-
-
-def _b64decode(data: bytes) -> bytes | None:
-    # As itsdangerous decodes: padding restored, characters outside the alphabet skipped.
-    try:
-        return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
-    except ValueError:  # binascii.Error
-        return None
-
-
-@lru_cache(maxsize=64)
-def _keyed(key: str, purpose: str) -> "hmac.HMAC":
-    # itsdangerous's default derivation ("django-concat"): SHA-1 of salt, "signer", secret.
-    salt = f"consentry.{purpose}".encode()
-    derived = hashlib.sha1(salt + b"signer" + key.encode()).digest()  # noqa: S324 (its format)
-    return hmac.new(derived, digestmod=hashlib.sha1)
 
 
 def _is_message_id(value: object) -> bool:

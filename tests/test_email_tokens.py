@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from itsdangerous import URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 
 from core import signing
 from pixel import identity, tokens
@@ -223,11 +223,19 @@ def _mutated_tokens(draw) -> tuple[str, str]:
     return purpose, token
 
 
+def _as_itsdangerous(keys: list[str], purpose: str, token: str) -> object | None:
+    """What itsdangerous's own serializer reads from a token (None where it refuses)."""
+    try:
+        return signing.serializer(keys, purpose).loads(token)
+    except BadData:
+        return None
+
+
 @settings(max_examples=400, deadline=None)
 @given(_mutated_tokens())
 def test_reading_a_token_answers_as_itsdangerous_does(case):
     purpose, token = case
-    assert tokens._load([NEW, OLD], purpose, token) == signing.load([NEW, OLD], purpose, token)
+    assert signing.load([NEW, OLD], purpose, token) == _as_itsdangerous([NEW, OLD], purpose, token)
 
 
 @pytest.mark.parametrize(
@@ -242,7 +250,7 @@ def test_reading_a_token_answers_as_itsdangerous_does(case):
 )
 def test_edge_forms_read_as_itsdangerous_reads_them(token):
     made = token(tokens.sign_message([NEW], tokens.OPEN, MESSAGE))
-    assert tokens._load([NEW], "email.open", made) == signing.load([NEW], "email.open", made)
+    assert signing.load([NEW], "email.open", made) == _as_itsdangerous([NEW], "email.open", made)
 
 
 def test_a_compressed_token_signed_by_itsdangerous_still_reads():
