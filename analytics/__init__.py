@@ -3,18 +3,20 @@
 The app shell calls :func:`init_app`. Everything here reads rollups through the event
 store (``app.extensions["events"].clickhouse``); nothing reads either half's SQL tables.
 Corrections of email events' classes are recounted into the rollups as they are shipped
-(:mod:`analytics.corrections`).
+(:mod:`analytics.corrections`), and the email rollup's changed keys are sealed every few
+seconds (:mod:`analytics.sealing`).
 """
 
 from flask import Flask
 
-from analytics import api, cli, openapi
+from analytics import api, cli, openapi, sealing
 from analytics.corrections import CORRECTIONS, SETTLE_SECONDS, RollupRefresher
 
 
 def init_app(app: Flask) -> None:
-    """Add the report API, its operations, the ``report`` commands, and the recount of the
-    rollups that follows each shipped batch of corrections."""
+    """Add the report API, its operations, the ``report`` commands, the recount of the
+    rollups that follows each shipped batch of corrections, and the sealing of the email
+    rollup's changed keys (a periodic task of the shipper thread; not on a cluster)."""
     app.register_blueprint(api.bp)
     app.extensions["openapi"].add(openapi.OPERATIONS)
     app.cli.add_command(cli.report_cli)
@@ -32,3 +34,9 @@ def init_app(app: Flask) -> None:
     if several:
         pipeline.add_periodic("settle_email_rollups", refresher.settle, SETTLE_SECONDS)
     app.extensions["analytics.refresher"] = refresher
+    if pipeline.cluster is None:
+
+        def seal_changed() -> None:
+            sealing.seal(pipeline.clickhouse)
+
+        pipeline.add_periodic("seal_email_rollup", seal_changed, sealing.SEAL_SECONDS)

@@ -21,7 +21,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from pydantic import ValidationError
 
-from analytics import reports
+from analytics import reports, sealing
 from analytics.render import report_rows, to_csv, to_table
 from analytics.schemas import ConsentRatesParams, OpenRatesParams, ReportParams
 from core.errors import ConsentryError
@@ -99,7 +99,8 @@ def open_rates(campaign, start, end, group_by, output, server, api_key) -> None:
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Last send day (default: today).")  # fmt: skip
 def refresh(campaign, start, end) -> None:
-    """Recount the email rollups of a range from the raw events, corrections applied.
+    """Recount the email rollups of a range from the raw events, corrections applied,
+    and seal the recounted send days' numbers.
 
     The server does this as corrections arrive; run it once for corrections recorded by a
     release before that, or after repairing raw events by hand.
@@ -111,6 +112,8 @@ def refresh(campaign, start, end) -> None:
     refresher = current_app.extensions["analytics.refresher"]
     try:
         done = refresher.refresh(refresher.keys_between(first, last, campaign))
+        if pipeline.cluster is None:  # nothing is sealed on a cluster (analytics.sealing)
+            sealing.seal(pipeline.clickhouse)
     except DatabaseError as e:
         if ENGINE_HELD not in str(e):
             raise

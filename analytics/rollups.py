@@ -1,9 +1,10 @@
 """Report queries over the rollup tables: exact counts from uniqExact states.
 
 Consent numbers merge states (set unions over days, regions, actions); email numbers add
-up finalized states of send days, since a message has exactly one (0005 says why).
-Each report is one query per rollup table, grouped by the dimensions asked for; rates are
-computed here from the merged counts (a rate over an empty denominator is None, never 0).
+up the numbers of send days, since a message has exactly one (0005 says why), each read
+from its seal or its finalized states (analytics.sealing). Each consent report is one
+query per rollup table, grouped by the dimensions asked for; rates are computed here from
+the counts (a rate over an empty denominator is None, never 0).
 Values are bound as ``{name:Type}`` parameters; grouping columns come from a fixed list.
 Definitions of every number are in docs/analytics.md.
 """
@@ -13,13 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from analytics.sealing import AGENT_CLASSES, EMAIL_NUMBERS, STATES, key_numbers
 from events.protocols import EventStore
 
 CONSENT_DIMENSIONS = ("day", "region")
 EMAIL_DIMENSIONS = ("day",)
 ACTIONS = ("accept_all", "reject_all", "custom", "withdraw", "gpc", "dnt")
 BANNER_ACTIONS = ("accept_all", "reject_all", "custom")  # the answers to a shown banner
-AGENT_CLASSES = ("human", "mail_proxy", "apple_mpp", "security_scanner", "bot")
 HUMAN_OPEN_CLASSES = ("human", "mail_proxy")  # a person opened it (a proxy fetches for them)
 
 
@@ -55,17 +56,22 @@ def _report_rows(
     query: ReportQuery,
 ) -> list[dict[str, Any]]:
     """Run one grouped query over a rollup table; rows as dicts named by column and count."""
-    where = f"{day_column} BETWEEN {{start:Date}} AND {{end:Date}}"
-    if query.subject is not None:
-        where += f" AND {columns[0]} = {{subject:String}}"
+    where, parameters = _where(columns[0], day_column, query)
     group = ", ".join(columns)
     # Aliased apart from the state columns: an alias named like one would shadow it.
     select = ", ".join([*columns, *(f"{expr} AS count_{i}" for i, (expr, _) in enumerate(counts))])
     # Names come from this module's fixed lists; every value is a bound parameter.
     sql = f"SELECT {select} FROM {table} WHERE {where} GROUP BY {group} ORDER BY {group}"  # noqa: S608
-    parameters = {"start": query.start, "end": query.end, "subject": query.subject or ""}
     names = [*columns, *(name for _, name in counts)]
     return [dict(zip(names, row, strict=True)) for row in store.query(sql, parameters)]
+
+
+def _where(subject: str, day_column: str, query: ReportQuery) -> tuple[str, dict[str, Any]]:
+    """The condition a report puts on a rollup's rows (days, subject) and its parameters."""
+    where = f"{day_column} BETWEEN {{start:Date}} AND {{end:Date}}"
+    if query.subject is not None:
+        where += f" AND {subject} = {{subject:String}}"
+    return where, {"start": query.start, "end": query.end, "subject": query.subject or ""}
 
 
 def _columns(subject: str, query: ReportQuery, day_column: str) -> list[str]:
@@ -153,32 +159,14 @@ def _consent_rates(row: dict[str, Any]) -> dict[str, Any]:
 
 # ---- email --------------------------------------------------------------------------
 
-# (state column of email_daily, number): one column per number, see 0005_email_rollups.sql.
-_EMAIL_STATES = [
-    ("sent", "sent"),
-    ("aggregate_sent", "aggregate_sent"),
-    ("open_events", "opens"),
-    ("opened", "unique_opens"),
-    *((f"opened_{c}", f"opened_by_{c}") for c in AGENT_CLASSES),
-    ("human_opened", "human_opens"),
-    ("engaged", "engaged"),
-    ("click_events", "clicks"),
-    ("clicked", "unique_clicks"),
-    ("human_clicked", "human_clicks"),
-    ("unsubscribed", "unsubscribes"),
-    ("tracking_opted_out", "tracking_optouts"),
-]
-# A message has one send day, so the numbers of send days add up: each row's states are
-# finalized (FINAL merges a key's parts first) and summed, never merged into one big set.
-_EMAIL_COUNTS = [(f"sum(finalizeAggregation({state}))", name) for state, name in _EMAIL_STATES]
 # On a cluster a key's rows sit on several shards, which FINAL does not merge: the states
 # of each campaign and send day are merged first (across shards: a set union), then summed.
 _SHARDED_SOURCE = (
-    "(SELECT campaign, send_day, "  # noqa: S608 (names from _EMAIL_STATES; no value)
-    + ", ".join(f"uniqExactMerge({state}) AS n_{state}" for state, _ in _EMAIL_STATES)
+    "(SELECT campaign, send_day, "  # noqa: S608 (names from sealing.STATES; no value)
+    + ", ".join(f"uniqExactMerge({state}) AS n_{state}" for state in STATES)
     + " FROM email_daily GROUP BY campaign, send_day)"
 )
-_SHARDED_COUNTS = [(f"sum(n_{state})", name) for state, name in _EMAIL_STATES]
+_SHARDED_COUNTS = [(f"sum(n_{state})", name) for state, name in EMAIL_NUMBERS]
 
 
 def open_rates(
@@ -189,11 +177,25 @@ def open_rates(
     ``sharded``: the tables are Distributed over a cluster (CONSENTRY_CLICKHOUSE_CLUSTER).
     """
     columns = _columns("campaign", query, "send_day")
-    source, counts = (
-        (_SHARDED_SOURCE, _SHARDED_COUNTS) if sharded else ("email_daily FINAL", _EMAIL_COUNTS)
-    )
-    rows = _report_rows(store, source, columns, "send_day", counts, query)
+    if sharded:
+        rows = _report_rows(store, _SHARDED_SOURCE, columns, "send_day", _SHARDED_COUNTS, query)
+    else:
+        rows = _sum_send_days(store, columns, query)
     return [_email_rates(row) for row in rows]
+
+
+def _sum_send_days(store: EventStore, columns: list[str], query: ReportQuery) -> list[dict]:
+    """The numbers of each (campaign, send day) (analytics.sealing), added up per group:
+    a message has one send day, so the counts of send days add up."""
+    totals: dict[tuple[Any, ...], dict[str, int]] = {}
+    for numbers in key_numbers(store, *_where("campaign", "send_day", query)):
+        group = totals.setdefault(tuple(numbers[c] for c in columns), dict.fromkeys(STATES, 0))
+        for state in STATES:
+            group[state] += numbers[state]
+    return [
+        dict(zip(columns, key, strict=True)) | {name: n[state] for state, name in EMAIL_NUMBERS}
+        for key, n in sorted(totals.items())
+    ]
 
 
 def _email_rates(row: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ _CREATE_VIEW = re.compile(
     re.IGNORECASE,
 )
 _ALTER_TABLE = re.compile(r"\AALTER\s+TABLE\s+(?P<name>\w+)\b", re.IGNORECASE)
+_COLUMN_CHANGE = re.compile(r"\A\s*(?:ADD|DROP|MODIFY|RENAME)\s+COLUMN\b", re.IGNORECASE)
+_DROP_VIEW = re.compile(r"\ADROP\s+VIEW\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>\w+)\s*\Z", re.I)
 _DELETE = re.compile(r"\ADELETE\s+FROM\s+(?P<name>\w+)\b", re.IGNORECASE)
 _INSERT = re.compile(r"\AINSERT\s+INTO\b", re.IGNORECASE)
 _SOURCE = re.compile(r"\b(?P<keyword>FROM|JOIN)\s+(?P<name>\w+)\b", re.IGNORECASE)
@@ -65,7 +67,14 @@ def for_cluster(statement: str, cluster: str, tables: frozenset[str]) -> list[st
         )
         return [head + body]
     if match := _ALTER_TABLE.match(statement):
-        return [f"ALTER TABLE {local_name(match['name'])} {on}{statement[match.end() :]}"]
+        rest = statement[match.end() :]
+        altered = [f"ALTER TABLE {local_name(match['name'])} {on}{rest}"]
+        if _COLUMN_CHANGE.match(rest):
+            # A Distributed table keeps its own list of columns: it follows the local one.
+            altered.append(f"ALTER TABLE {match['name']} {on}{rest}")
+        return altered
+    if match := _DROP_VIEW.match(statement):
+        return [f"DROP VIEW {match['ie'] or ''}{match['name']} {on}"]
     if match := _DELETE.match(statement):
         # Lightweight deletes act on the parts that hold the rows: every shard's local part.
         # The statement is ours (analytics.corrections); its values are bound parameters.
@@ -76,7 +85,7 @@ def for_cluster(statement: str, cluster: str, tables: frozenset[str]) -> list[st
         return [statement]
     raise SchemaError(
         "cannot rewrite this statement for a cluster (known: CREATE TABLE, CREATE "
-        f"MATERIALIZED VIEW … TO, ALTER TABLE, DELETE, INSERT): {statement[:80]!r}"
+        f"MATERIALIZED VIEW … TO, ALTER TABLE, DROP VIEW, DELETE, INSERT): {statement[:80]!r}"
     )
 
 

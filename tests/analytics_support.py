@@ -73,14 +73,15 @@ def insert_batches(store: ClickHouseStore, table: str, batches, replays) -> None
             _insert(store, table, batches[index], token)
 
 
-def ship_spooled(store: ClickHouseStore, batches, replays, hooks) -> None:
+def ship_spooled(store: ClickHouseStore, batches, replays, hooks, between=None) -> None:
     """Ship batches of spool lines, ``(table, row)``, as the shipper does: per batch, each
     table's rows in one insert (in the order the tables first appear, each with its own
     token), then the hooks of those tables (``{table: hook(rows)}``) with the batch's rows.
 
     ``replays``: (batch index, same token?) as in :func:`insert_batches`, but each right
     after its batch: the shipper retries the batch in flight (after a lost answer, a
-    failed hook or a crash) before it reads any further.
+    failed hook or a crash) before it reads any further. ``between(index)``, if given,
+    runs after each batch (and its replays), as the shipper's periodic tasks do.
     """
     again: dict[int, list[bool]] = {}
     for index, same_token in replays:
@@ -96,6 +97,8 @@ def ship_spooled(store: ClickHouseStore, batches, replays, hooks) -> None:
             for table, rows in tables.items():
                 if table in hooks:
                     hooks[table](rows)
+        if between is not None:
+            between(index)
 
 
 def _insert(store: ClickHouseStore, table: str, rows: list[dict], token: str) -> None:

@@ -167,6 +167,7 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         "0005_email_rollups",
         "0006_page_views_and_reclassified",
         "0007_email_age_rollup",
+        "0008_email_daily_sealed",
     ]
     assert pipeline.upgrade_schema() == []
     rows = pipeline.clickhouse.query(
@@ -180,6 +181,7 @@ def test_schema_upgrade_is_idempotent(ev_pipelines, ev_url):
         (5, "0005_email_rollups", 64),
         (6, "0006_page_views_and_reclassified", 64),
         (7, "0007_email_age_rollup", 64),
+        (8, "0008_email_daily_sealed", 64),
     ]
 
 

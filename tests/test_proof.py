@@ -350,6 +350,7 @@ def test_db_upgrade_migrates_both_stores_and_syncs_sites(app, runner, tmp_path):
         ("0005_email_rollups",),
         ("0006_page_views_and_reclassified",),
         ("0007_email_age_rollup",),
+        ("0008_email_daily_sealed",),
     ]
 
 

@@ -1,0 +1,132 @@
+"""Sealed counts: the email rollup's numbers finalized once per change, not per report.
+
+``email_daily`` keeps each number of a (campaign, send day) as a uniqExact state: a set
+of ids, exact and replay-proof, but reading one rebuilds the set, so a report over a month
+touched some 20 million ids at every request. Most keys stop changing days after their
+send, so the shipper seals them: for each key whose states changed since its last seal,
+it writes the finalized numbers to ``email_daily_sealed`` with the key's ``changes``
+value they were read with (migration 0008: a random number per written row, merged by
+XOR, so any change to a key's rows changes it).
+
+A report (:func:`key_numbers`) reads every key's ``changes`` and its seal in one query,
+takes the sealed numbers where the two values match and counts the other keys from
+their states. A seal that is missing, late or outdated therefore changes no number, only
+the time a report takes: sealing is never needed for a report to be right, and a failed
+round is simply tried again. Several processes may seal at once (gunicorn workers on a
+ClickHouse server): each seal is the numbers of the changes value it names, and the
+latest seal of a key replaces the others when parts merge.
+
+On a cluster (CONSENTRY_CLICKHOUSE_CLUSTER) a key's rows sit on several shards, which
+FINAL does not merge: reports there merge the states (analytics.rollups) and nothing is
+sealed.
+"""
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from typing import Any
+
+from events.clickhouse import ClickHouseStore
+from events.protocols import EventStore
+
+log = logging.getLogger(__name__)
+
+SEALED = "email_daily_sealed"
+# How often the shipper thread seals what changed. A key that changed since is counted
+# from its states by reports until then: exact, only slower.
+SEAL_SECONDS = 10.0
+
+AGENT_CLASSES = ("human", "mail_proxy", "apple_mpp", "security_scanner", "bot")
+
+# (state column of email_daily, report number): one column per number, as in
+# 0005_email_rollups.sql; email_daily_sealed has the same columns as plain counts.
+EMAIL_NUMBERS = [
+    ("sent", "sent"),
+    ("aggregate_sent", "aggregate_sent"),
+    ("open_events", "opens"),
+    ("opened", "unique_opens"),
+    *((f"opened_{c}", f"opened_by_{c}") for c in AGENT_CLASSES),
+    ("human_opened", "human_opens"),
+    ("engaged", "engaged"),
+    ("click_events", "clicks"),
+    ("clicked", "unique_clicks"),
+    ("human_clicked", "human_clicks"),
+    ("unsubscribed", "unsubscribes"),
+    ("tracking_opted_out", "tracking_optouts"),
+]
+STATES = [state for state, _ in EMAIL_NUMBERS]
+Key = tuple[str, date]  # (campaign, send_day)
+
+# Keys per statement that names them (a bound array parameter).
+_CHUNK = 500
+
+# Names in these statements come from this module's lists; every value is bound.
+# Every key of email_daily matching {where}: its changes value now and its latest seal,
+# read in one query so that each key is either fresh (the seal's numbers are its numbers)
+# or not, once. Unsealed keys have NULL seal columns (join_use_nulls).
+_STATUS = (
+    "SELECT c.campaign, c.send_day, ifNull(s.changes = c.changes, 0) AS fresh, "  # noqa: S608
+    + ", ".join(f"s.{state}" for state in STATES)
+    + " FROM (SELECT campaign, send_day, groupBitXor(changes) AS changes FROM email_daily"
+    " WHERE {where} GROUP BY campaign, send_day) AS c"
+    " LEFT JOIN (SELECT * FROM " + SEALED + " FINAL WHERE {where}) AS s"
+    " USING (campaign, send_day) SETTINGS join_use_nulls = 1"
+)
+# The numbers of some keys counted from their states (FINAL merges a key's parts first;
+# the key filter is the table's primary key, so other keys' states are not read).
+_FINALIZED = (
+    "SELECT campaign, send_day, changes, "  # noqa: S608
+    + ", ".join(f"finalizeAggregation({state}) AS {state}" for state in STATES)
+    + " FROM email_daily FINAL"
+    " WHERE (campaign, send_day) IN {keys:Array(Tuple(String, Date))}"
+)
+_SEAL = (
+    f"INSERT INTO {SEALED} (campaign, send_day, changes, {', '.join(STATES)}, sealed_at) "  # noqa: S608
+    f"SELECT *, now64(6) FROM ({_FINALIZED})"
+)
+
+
+def key_numbers(
+    store: EventStore, where: str, parameters: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """The numbers of each (campaign, send day) of email_daily that ``where`` selects, by
+    state column name: from its seal where that is current, else from its states.
+
+    ``where`` is a condition on ``campaign`` and ``send_day`` with bound ``parameters``.
+    """
+    stale: list[Key] = []
+    for campaign, send_day, fresh, *counts in store.query(
+        _STATUS.replace("{where}", where), parameters
+    ):
+        if fresh:
+            yield _numbers(campaign, send_day, counts)
+        else:
+            stale.append((campaign, send_day))
+    for keys in _chunks(stale):
+        for campaign, send_day, _, *counts in store.query(_FINALIZED, {"keys": keys}):
+            yield _numbers(campaign, send_day, counts)
+
+
+def unsealed(store: EventStore) -> list[Key]:
+    """The keys whose states changed since their last seal (or were never sealed)."""
+    rows = store.query(_STATUS.replace("{where}", "1"))
+    return [(campaign, send_day) for campaign, send_day, fresh, *_ in rows if not fresh]
+
+
+def seal(store: ClickHouseStore, keys: Iterable[Key] | None = None) -> int:
+    """Seal ``keys`` (default: every unsealed one) with their numbers now; return how many."""
+    keys = unsealed(store) if keys is None else sorted(set(keys))
+    for chunk in _chunks(keys):
+        store.command(_SEAL, {"keys": chunk})
+    if keys:
+        log.debug("sealed %d email rollup key(s)", len(keys))
+    return len(keys)
+
+
+def _numbers(campaign: str, send_day: date, counts: list[int]) -> dict[str, Any]:
+    return {"campaign": campaign, "send_day": send_day, **dict(zip(STATES, counts, strict=True))}
+
+
+def _chunks(keys: Sequence[Key]) -> Iterator[list[Key]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield list(keys[start : start + _CHUNK])
