@@ -28,8 +28,10 @@ import platform
 import tempfile
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
+from analytics import sealing
 from analytics.corrections import CORRECTED_EVENTS, RollupRefresher
 from analytics.rollups import AGENT_CLASSES, HUMAN_OPEN_CLASSES, ReportQuery, open_rates
 from events.clickhouse import ClickHouseStore
@@ -115,6 +117,16 @@ WHERE e.campaign = 'campaign-0' AND e.campaign = r.campaign
   AND toDate(e.sent_at) = '2026-11-01'
 """
 CAMPAIGNS = [f"campaign-{n}" for n in range(20)]
+# What changes one send day after it was sealed: 100 more human opens of its messages.
+ONE_MORE_OPEN = """
+INSERT INTO email_events (event_id, ts, kind, site, campaign, list, message_id, recipient,
+                          tracking, sent_at, agent_class)
+SELECT generateUUIDv4(), ts + toIntervalSecond(3600), 'open', site, campaign, list,
+       message_id, recipient, tracking, sent_at, 'human'
+FROM email_events
+WHERE campaign = 'campaign-0' AND kind = 'sent' AND toDate(sent_at) = '2026-11-01'
+LIMIT 100
+"""
 
 
 def _counts(row: dict) -> tuple:
@@ -153,23 +165,38 @@ def main() -> None:
         rollup_rows = store.query("SELECT count() FROM email_daily")[0][0]
         parameters = {"start": QUERY.start, "end": QUERY.end}
         load = os.getloadavg()
-        rollup, rollup_cpu, from_rollup = _best(args.runs, lambda: open_rates(store, QUERY))
-        raw, raw_cpu, from_raw = _best(args.runs, lambda: store.query(RAW_REPORT, parameters))
-        same = [_counts(r) for r in from_rollup] == [tuple(r) for r in from_raw]
+        report = partial(open_rates, store, QUERY)
+        raw_report = partial(store.query, RAW_REPORT, parameters)
+        unsealed, unsealed_cpu, from_states = _best(args.runs, report)
+        seal, seal_cpu, sealed_keys = _best(1, partial(sealing.seal, store))
+        rollup, rollup_cpu, from_rollup = _best(args.runs, report)
+        raw, raw_cpu, from_raw = _best(args.runs, raw_report)
+        same = from_states == from_rollup
+        same = same and [_counts(r) for r in from_rollup] == [tuple(r) for r in from_raw]
+        store.command(ONE_MORE_OPEN)
+        one, one_cpu, from_one = _best(args.runs, report)
+        one_more = [_counts(r) for r in from_one] == [tuple(r) for r in raw_report()]
         corrected = _corrections(store, args.events, parameters)
         store.close()
     python = platform.python_version()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {python}")
     print(f"load average before the timed runs: {load[0]:.1f} (1 min, other processes)")
     print(f"{args.events:,} raw email events generated and rolled up in {generated:.1f} s")
-    print(f"email_daily: {rollup_rows:,} rows after merging")
+    print(f"email_daily: {rollup_rows:,} rows (campaign send days) after merging")
+    print(f"sealing every send day ({sealed_keys}): {seal:.3f} s wall, {seal_cpu:.3f} s CPU")
     print(f"open-rate report, {len(from_rollup)} campaigns, best of {args.runs}:")
-    print(f"  from the rollup (email_daily):  {rollup:.3f} s wall, {rollup_cpu:.3f} s CPU")
-    print(f"  from the raw table:             {raw:.3f} s wall, {raw_cpu:.3f} s CPU")
-    ratios = f"{raw / rollup:.1f}x wall, {raw_cpu / rollup_cpu:.1f}x CPU"
-    print(f"  ratio raw / rollup:             {ratios}")
-    print(f"  identical numbers:              {same}")
-    if not same:
+    print(f"  rollup, every send day sealed:  {rollup:.3f} s wall, {rollup_cpu:.3f} s CPU")
+    print(f"  rollup, one send day changed:   {one:.3f} s wall, {one_cpu:.3f} s CPU")
+    print(f"  rollup, nothing sealed:         {unsealed:.3f} s wall, {unsealed_cpu:.3f} s CPU")
+    print(f"  raw table:                      {raw:.3f} s wall, {raw_cpu:.3f} s CPU")
+    for name, wall, cpu in [
+        ("sealed", rollup, rollup_cpu),
+        ("one changed", one, one_cpu),
+        ("nothing sealed", unsealed, unsealed_cpu),
+    ]:
+        print(f"  ratio raw / {name + ':':<19} {raw / wall:.1f}x wall, {raw_cpu / cpu:.1f}x CPU")
+    print(f"  identical numbers:              {same} (one send day changed: {one_more})")
+    if not (same and one_more):
         raise SystemExit("the rollup and the raw table disagree")
     _print_corrections(*corrected)
 
@@ -189,8 +216,11 @@ def _corrections(store: ClickHouseStore, events: int, parameters: dict) -> tuple
         1, lambda: refresher.refresh(refresher.keys_between(QUERY.start, QUERY.end))
     )
     raw = reading(RAW_REPORT, "email_events", CORRECTED_EVENTS)
-    from_raw = store.query(raw, parameters | {"campaigns": CAMPAIGNS})
-    same = [_counts(r) for r in open_rates(store, QUERY)] == [tuple(r) for r in from_raw]
+    from_raw = [tuple(r) for r in store.query(raw, parameters | {"campaigns": CAMPAIGNS})]
+    # Recounted send days are unsealed: counted from their states, then from new seals.
+    same = [_counts(r) for r in open_rates(store, QUERY)] == from_raw
+    sealing.seal(store)
+    same = same and [_counts(r) for r in open_rates(store, QUERY)] == from_raw
     return marked, keys, len(batch), read, (one, one_cpu), (every, every_cpu), same
 
 
@@ -200,7 +230,7 @@ def _print_corrections(marked, keys, batch, read, one, every, same) -> None:
     print(f"    its campaign's {read:,} raw events read), best of 3:")
     print(f"                                  {one[0]:.3f} s wall, {one[1]:.3f} s CPU")
     print(f"  recount of every send day:      {every[0]:.3f} s wall, {every[1]:.3f} s CPU")
-    print(f"  report equals raw, corrected:   {same}")
+    print(f"  report equals raw, corrected:   {same} (before and after sealing again)")
     if not same:
         raise SystemExit("after the recounts the rollup and the corrected raw table disagree")
 
