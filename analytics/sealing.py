@@ -22,7 +22,7 @@ sealed.
 """
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -113,9 +113,10 @@ def unsealed(store: EventStore) -> list[Key]:
     return [(campaign, send_day) for campaign, send_day, fresh, *_ in rows if not fresh]
 
 
-def seal(store: ClickHouseStore, keys: Iterable[Key] | None = None) -> int:
-    """Seal ``keys`` (default: every unsealed one) with their numbers now; return how many."""
-    keys = unsealed(store) if keys is None else sorted(set(keys))
+def seal(store: ClickHouseStore) -> int:
+    """Seal every key that changed since its last seal with its numbers now; return how
+    many. Each seal's numbers and changes value are read together, in one statement."""
+    keys = unsealed(store)
     for chunk in _chunks(keys):
         store.command(_SEAL, {"keys": chunk})
     if keys:

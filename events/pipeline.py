@@ -31,6 +31,9 @@ from events.spool import MAX_LINE_BYTES, TABLE_RE, SpoolWriter
 
 log = logging.getLogger(__name__)
 
+# The name of the thread that ships spools and runs the periodic tasks.
+SHIPPER_THREAD = "events-shipper"
+
 BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
 FLUSH_PAUSE_FIRST, FLUSH_PAUSE_CAP = 0.05, 1.0
 STOP_GRACE = 0.1
@@ -173,7 +176,7 @@ class Pipeline:
             self._stopping.clear()
             self._refresh_budget()
             self._thread = threading.Thread(
-                target=self._run, args=(self._stopping,), name="events-shipper", daemon=True
+                target=self._run, args=(self._stopping,), name=SHIPPER_THREAD, daemon=True
             )
             self._thread.start()
         atexit.register(self.stop)
