@@ -173,6 +173,9 @@ def test_after_a_dispose_no_decision_is_written_through_the_old_connection(make_
         pytest.skip("the SQL store is not a SQLite file here")
     client = app.test_client()
     assert post(client, decision()).status_code == 201
+    # Stopped: its periodic tasks (reconciler, retention) would open the database by
+    # themselves, whenever due, and might create it again where it was.
+    app.extensions["events"].stop(timeout=10)
     with app.app_context():
         db.engine.dispose()
     for suffix in ("", "-wal", "-shm"):  # the database moved away, with its WAL
