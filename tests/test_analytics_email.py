@@ -395,6 +395,7 @@ def test_the_cli_recounts_corrections_recorded_before_the_server_did(app, runner
         result.output
     )
     assert _human_opens(store, day) == 0
+    assert sealing.unsealed(store) == []  # and it sealed what it recounted
     bad = runner.invoke(args=["report", "refresh", "--from", "yesterday"])
     assert bad.exit_code == 2
     assert "'yesterday' does not match the format '%Y-%m-%d'" in bad.output
