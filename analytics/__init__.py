@@ -35,8 +35,5 @@ def init_app(app: Flask) -> None:
         pipeline.add_periodic("settle_email_rollups", refresher.settle, SETTLE_SECONDS)
     app.extensions["analytics.refresher"] = refresher
     if pipeline.cluster is None:
-
-        def seal_changed() -> None:
-            sealing.seal(pipeline.clickhouse)
-
-        pipeline.add_periodic("seal_email_rollup", seal_changed, sealing.SEAL_SECONDS)
+        sealer = sealing.Sealer(pipeline.clickhouse)
+        pipeline.add_periodic("seal_email_rollup", sealer, sealing.SEAL_SECONDS)

@@ -138,6 +138,46 @@ def test_keys_are_read_in_chunks(store, monkeypatch):
     assert sealing.unsealed(store) == []
 
 
+class CountingStore:
+    """A store that counts the queries it is asked (commands pass through)."""
+
+    def __init__(self, store: ClickHouseStore):
+        self.store = store
+        self.queries = 0
+
+    def query(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        self.queries += 1
+        return self.store.query(sql, parameters)
+
+    def command(self, sql: str, parameters: dict | None = None) -> object:
+        return self.store.command(sql, parameters)
+
+
+def test_the_periodic_sealer_works_through_a_backlog_a_few_keys_a_run(store):
+    empty(store, TABLES)
+    keys = [(f"c{n}", FIRST_DAY + timedelta(days=n)) for n in range(5)]
+    insert_batches(store, "email_events", [sent_and_opened(k, 2, 1) for k in keys], [])
+    counting = CountingStore(store)
+    sealer = sealing.Sealer(counting, per_run=2)
+    # The latest send days first; while keys may be left, again after the next round.
+    assert sealer() == 0.0
+    assert sealing.unsealed(store) == keys[2::-1]
+    assert sealer() == 0.0
+    assert sealing.unsealed(store) == keys[:1]
+    assert sealer() is None
+    assert sealing.unsealed(store) == []
+    # Nothing changed since: one small query, nothing else.
+    asked = counting.queries
+    assert sealer() is None
+    assert counting.queries == asked + 1
+    # A new open of one key: the next run seals it.
+    insert_batches(store, "email_events", [sent_and_opened(keys[1], 1, 1)], [])
+    assert sealing.unsealed(store) == [keys[1]]
+    assert sealer() is None
+    assert sealing.unsealed(store) == []
+    assert numbers(store)["c1"] == (3, 2, 2)
+
+
 def test_rows_rolled_up_before_0008_are_counted_and_sealed(chdb_root, tmp_path):
     # Rows of email_daily from before the changes column have 0 there; the back-fill of
     # 0008 gives their keys new values, except a key whose raw events are gone (expired),
