@@ -91,6 +91,8 @@ _UNSEALED = (
 )
 # Changes whenever any key's rows do (XOR of random values: unchanged only by chance).
 _EVERY_ROW = "SELECT groupBitXor(changes) FROM email_daily"
+# Changes when seals go (read from the parts' metadata).
+_SEALS = "SELECT count() FROM " + SEALED  # noqa: S608
 _SEAL = (
     f"INSERT INTO {SEALED} (campaign, send_day, changes, {', '.join(STATES)}, sealed_at) "  # noqa: S608
     f"SELECT *, now64(6) FROM ({_FINALIZED})"
@@ -139,25 +141,27 @@ def seal(store: ClickHouseStore, limit: int | None = None) -> int:
 class Sealer:
     """The shipper thread's periodic task: seal what changed since the last run.
 
-    A run first reads one number, the XOR of every row's ``changes`` (a few ms for
-    400,000 keys): unchanged since this sealer last left nothing unsealed, nothing can
-    need a seal. Otherwise it seals at most ``per_run`` keys and, if more are waiting,
-    asks to run again after the next shipping round, so that a large backlog (all keys,
-    after migration 0008) never holds shipping up for long.
+    A run first reads two numbers, the XOR of every row's ``changes`` and the count of
+    seals (a few ms for 400,000 keys): unchanged since this sealer last left nothing
+    unsealed, nothing can need a seal. Otherwise it seals at most ``per_run`` keys and,
+    if more are waiting, asks to run again after the next shipping round, so that a large
+    backlog (all keys, after migration 0008) never holds shipping up for long.
     """
 
     def __init__(self, store: ClickHouseStore, per_run: int = PER_RUN):
         self._store = store
         self._per_run = per_run
-        self._sealed_at: int | None = None  # the XOR of every row when all was sealed
+        self._sealed_at: tuple | None = None  # those numbers when all was sealed
 
     def __call__(self) -> float | None:
-        everything = self._store.query(_EVERY_ROW)[0][0]
-        if everything == self._sealed_at:
+        rows, seals = (self._store.query(sql)[0][0] for sql in (_EVERY_ROW, _SEALS))
+        if (rows, seals) == self._sealed_at:
             return None
         if seal(self._store, self._per_run) == self._per_run:
             return 0.0  # maybe more: after the next round
-        self._sealed_at = everything
+        # The rows as they were before the seals were read (a change since comes next
+        # time), and the seals as they are now, these included.
+        self._sealed_at = (rows, self._store.query(_SEALS)[0][0])
         return None
 
 
