@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from analytics.sealing import AGENT_CLASSES, EMAIL_NUMBERS, STATES, key_numbers
+from analytics.sealing import AGENT_CLASSES, EMAIL_NUMBERS, STATES, group_numbers
 from events.protocols import EventStore
 
 CONSENT_DIMENSIONS = ("day", "region")
@@ -185,16 +185,11 @@ def open_rates(
 
 
 def _sum_send_days(store: EventStore, columns: list[str], query: ReportQuery) -> list[dict]:
-    """The numbers of each (campaign, send day) (analytics.sealing), added up per group:
-    a message has one send day, so the counts of send days add up."""
-    totals: dict[tuple[Any, ...], dict[str, int]] = {}
-    for numbers in key_numbers(store, *_where("campaign", "send_day", query)):
-        group = totals.setdefault(tuple(numbers[c] for c in columns), dict.fromkeys(STATES, 0))
-        for state in STATES:
-            group[state] += numbers[state]
+    """The numbers of each group (analytics.sealing), named as the report names them."""
+    where, parameters = _where("campaign", "send_day", query)
     return [
         dict(zip(columns, key, strict=True)) | {name: n[state] for state, name in EMAIL_NUMBERS}
-        for key, n in sorted(totals.items())
+        for key, n in group_numbers(store, columns, where, parameters).items()
     ]
 
 

@@ -63,16 +63,23 @@ _CHUNK = 500
 PER_RUN = 5_000
 
 # Names in these statements come from this module's lists; every value is bound.
-# Every key of email_daily matching {where}: its changes value now and its latest seal,
-# read in one query so that each key is either fresh (the seal's numbers are its numbers)
-# or not, once. Unsealed keys have NULL seal columns (join_use_nulls).
+# Every key of email_daily matching {where}, with its changes value now and its latest
+# seal, read in one query so that each key is either fresh (its seal's numbers are its
+# numbers) or not, once; the fresh keys' numbers added up per group ({group}: campaign,
+# or campaign and send_day), the others' keys listed. A key without a seal has NULL seal
+# columns (join_use_nulls), never fresh.
 _STATUS = (
-    "SELECT c.campaign, c.send_day, ifNull(s.changes = c.changes, 0) AS fresh, "  # noqa: S608
-    + ", ".join(f"s.{state}" for state in STATES)
+    "SELECT {group}, "  # noqa: S608
+    + ", ".join(f"sumIf({state}, fresh)" for state in STATES)
+    + ", groupArrayIf((campaign, send_day), NOT fresh) FROM ("
+    "SELECT c.campaign AS campaign, c.send_day AS send_day,"
+    " ifNull(s.changes = c.changes, 0) AS fresh, "
+    + ", ".join(f"ifNull(s.{state}, 0) AS {state}" for state in STATES)
     + " FROM (SELECT campaign, send_day, groupBitXor(changes) AS changes FROM email_daily"
     " WHERE {where} GROUP BY campaign, send_day) AS c"
     " LEFT JOIN (SELECT * FROM " + SEALED + " FINAL WHERE {where}) AS s"
-    " USING (campaign, send_day) SETTINGS join_use_nulls = 1"
+    " USING (campaign, send_day))"
+    " GROUP BY {group} ORDER BY {group} SETTINGS join_use_nulls = 1"
 )
 # The numbers of some keys counted from their states (FINAL merges a key's parts first;
 # the key filter is the table's primary key, so other keys' states are not read).
@@ -99,25 +106,30 @@ _SEAL = (
 )
 
 
-def key_numbers(
-    store: EventStore, where: str, parameters: dict[str, Any]
-) -> Iterator[dict[str, Any]]:
-    """The numbers of each (campaign, send day) of email_daily that ``where`` selects, by
-    state column name: from its seal where that is current, else from its states.
+def group_numbers(
+    store: EventStore, group: Sequence[str], where: str, parameters: dict[str, Any]
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    """The numbers of email_daily's keys that ``where`` selects, added up per ``group``
+    (``campaign`` and maybe ``send_day``: a message has one send day, so the numbers of
+    send days add up), by state column name: each key's from its seal where that is
+    current, else from its states. In the order of the groups.
 
     ``where`` is a condition on ``campaign`` and ``send_day`` with bound ``parameters``.
     """
+    columns = ", ".join(group)
+    sql = _STATUS.replace("{group}", columns).replace("{where}", where)
+    totals: dict[tuple[Any, ...], dict[str, int]] = {}
     stale: list[Key] = []
-    for campaign, send_day, fresh, *counts in store.query(
-        _STATUS.replace("{where}", where), parameters
-    ):
-        if fresh:
-            yield _numbers(campaign, send_day, counts)
-        else:
-            stale.append((campaign, send_day))
+    for row in store.query(sql, parameters):
+        totals[tuple(row[: len(group)])] = dict(zip(STATES, row[len(group) : -1], strict=True))
+        stale += row[-1]
     for keys in _chunks(stale):
         for campaign, send_day, _, *counts in store.query(_FINALIZED, {"keys": keys}):
-            yield _numbers(campaign, send_day, counts)
+            key = {"campaign": campaign, "send_day": send_day}
+            numbers = totals[tuple(key[c] for c in group)]
+            for state, count in zip(STATES, counts, strict=True):
+                numbers[state] += count
+    return totals
 
 
 def unsealed(store: EventStore) -> list[Key]:
@@ -163,10 +175,6 @@ class Sealer:
         # time), and the seals as they are now, these included.
         self._sealed_at = (rows, self._store.query(_SEALS)[0][0])
         return None
-
-
-def _numbers(campaign: str, send_day: date, counts: list[int]) -> dict[str, Any]:
-    return {"campaign": campaign, "send_day": send_day, **dict(zip(STATES, counts, strict=True))}
 
 
 def _chunks(keys: Sequence[Key]) -> Iterator[list[Key]]:
