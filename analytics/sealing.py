@@ -8,9 +8,9 @@ it writes the finalized numbers to ``email_daily_sealed`` with the key's ``chang
 value they were read with (migration 0008: a random number per written row, merged by
 XOR, so any change to a key's rows changes it).
 
-A report (:func:`key_numbers`) reads every key's ``changes`` and its seal in one query,
-takes the sealed numbers where the two values match and counts the other keys from
-their states. A seal that is missing, late or outdated therefore changes no number, only
+A report (:func:`group_numbers`) reads every key's ``changes`` and its seal in one
+query, takes the sealed numbers where the two values match and counts the other keys
+from their states. A seal that is missing, late or outdated therefore changes no number, only
 the time a report takes: sealing is never needed for a report to be right, and a failed
 round is simply tried again. Several processes may seal at once (gunicorn workers on a
 ClickHouse server): each seal is the numbers of the changes value it names, and the
