@@ -37,12 +37,34 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+def _closing(app):
+    """``app`` with each response closed however its sending ends. werkzeug's development
+    server closes a response only once it was sent whole: when the browser drops the
+    connection first (it may, for a script it no longer needs), a static file's handle
+    was left to the garbage collector, and its ResourceWarning failed whichever test ran
+    then. Here the generator's ``finally`` closes it as soon as the server lets go."""
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+
+        def chunks():
+            try:
+                yield from body
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+
+        return chunks()
+
+    return wsgi
+
+
 class Served:
     """A WSGI app served on 127.0.0.1 on a free port, in a daemon thread, until stopped."""
 
     def __init__(self, app) -> None:
         self.server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=_Quiet
+            "127.0.0.1", 0, _closing(app), threaded=True, request_handler=_Quiet
         )
         self.port: int = self.server.server_port
         self._thread = threading.Thread(
